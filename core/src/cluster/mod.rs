@@ -1,0 +1,304 @@
+//! Server lists, key placement and server health, as pure logic.
+//!
+//! Nothing here does I/O, spawns threads or reads a clock; time comes in as
+//! an [`Instant`](std::time::Instant) argument. The pieces:
+//!
+//! * [`address`]: [`ServerAddr`], parsed from `host:port`, `memcached://…`
+//!   URLs, bracketed IPv6 and Unix socket paths.
+//! * [`ketama`]: [`Ketama`], consistent hashing byte-compatible with
+//!   libmemcached's weighted ketama, so memwire can share a cluster with C,
+//!   PHP and Python clients.
+//! * [`health`]: [`Health`], consecutive failures and when a down server may
+//!   be probed again.
+//! * [`md5`](mod@md5): the MD5 digest ketama is built on (also usable for
+//!   hashing long keys).
+//! * [`Cluster`]: all of the above for one server list.
+//!
+//! Placement never depends on health. A key maps to exactly one server; when
+//! that server is down the caller degrades (treats a get as a miss, fails a
+//! set) rather than sending the key elsewhere. Other clients sharing the
+//! cluster cannot see our view of health, so rerouting would split a key
+//! across servers and serve stale values.
+
+pub mod address;
+pub mod health;
+pub mod ketama;
+pub mod md5;
+
+use std::fmt;
+
+pub use address::{AddrError, ServerAddr};
+pub use health::{Health, HealthConfig};
+pub use ketama::{key_hash, Ketama};
+
+/// A list of servers with their weights, placement and health.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use memwire_core::cluster::Cluster;
+/// let mut cluster = Cluster::from_strs(&["10.0.0.1:11211", "10.0.0.2:11211"])?;
+/// let server = cluster.server_for_key(b"user:42");
+/// println!("user:42 lives on {}", cluster.servers()[server]);
+///
+/// let now = Instant::now();
+/// if let Some(health) = cluster.health_mut(server) {
+///     health.record_failure(now);
+///     health.record_failure(now);
+///     assert!(!health.is_available(now));
+/// }
+/// // Placement is unchanged while the server is down.
+/// assert_eq!(cluster.server_for_key(b"user:42"), server);
+/// # Ok::<(), memwire_core::cluster::ClusterError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    servers: Vec<ServerAddr>,
+    weights: Vec<u32>,
+    ketama: Ketama,
+    health: Vec<Health>,
+}
+
+impl Cluster {
+    /// Builds a cluster from `(address, weight)` pairs, in order; server
+    /// indexes are positions in this list. Weights are relative; 0 counts as
+    /// 1, as in libmemcached. Placement uses [`Ketama::new`], so the order,
+    /// addresses and weights must match those of other clients sharing the
+    /// cluster.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::NoServers`] if `servers` is empty.
+    pub fn new(
+        servers: Vec<(ServerAddr, u32)>,
+        health: HealthConfig,
+    ) -> Result<Cluster, ClusterError> {
+        if servers.is_empty() {
+            return Err(ClusterError::NoServers);
+        }
+        let ketama = Ketama::new(&servers);
+        let health = vec![Health::new(health); servers.len()];
+        let (servers, weights) = servers.into_iter().unzip();
+        Ok(Cluster {
+            servers,
+            weights,
+            ketama,
+            health,
+        })
+    }
+
+    /// Parses each address with [`ServerAddr::parse`] and builds a cluster
+    /// with weight 1 for every server and the default [`HealthConfig`].
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Addr`] for the first address that does not parse,
+    /// [`ClusterError::NoServers`] if `addrs` is empty.
+    pub fn from_strs(addrs: &[&str]) -> Result<Cluster, ClusterError> {
+        let servers = addrs
+            .iter()
+            .map(|s| ServerAddr::parse(s).map(|addr| (addr, 1)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Cluster::new(servers, HealthConfig::default())
+    }
+
+    /// The servers, in the order given.
+    #[must_use]
+    pub fn servers(&self) -> &[ServerAddr] {
+        &self.servers
+    }
+
+    /// The weights, parallel to [`Cluster::servers`], as given.
+    #[must_use]
+    pub fn weights(&self) -> &[u32] {
+        &self.weights
+    }
+
+    /// The continuum used for placement.
+    #[must_use]
+    pub fn ketama(&self) -> &Ketama {
+        &self.ketama
+    }
+
+    /// The index of the server that owns `key`. With one server this is
+    /// always 0 without hashing, as in libmemcached. Health is ignored: see
+    /// the [module documentation](self).
+    #[must_use]
+    pub fn server_for_key(&self, key: &[u8]) -> usize {
+        if self.servers.len() == 1 {
+            return 0;
+        }
+        // The continuum of a non-empty list always has points.
+        self.ketama.server_for(key).unwrap_or(0)
+    }
+
+    /// The health of server `index`, or `None` if there is no such server.
+    #[must_use]
+    pub fn health(&self, index: usize) -> Option<&Health> {
+        self.health.get(index)
+    }
+
+    /// The health of server `index` for recording outcomes, or `None` if
+    /// there is no such server.
+    pub fn health_mut(&mut self, index: usize) -> Option<&mut Health> {
+        self.health.get_mut(index)
+    }
+}
+
+/// Why a [`Cluster`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// The server list was empty.
+    NoServers,
+    /// A server address did not parse.
+    Addr(AddrError),
+}
+
+impl fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterError::NoServers => f.write_str("a cluster needs at least one server"),
+            ClusterError::Addr(e) => write!(f, "bad server address: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClusterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClusterError::NoServers => None,
+            ClusterError::Addr(e) => Some(e),
+        }
+    }
+}
+
+impl From<AddrError> for ClusterError {
+    fn from(e: AddrError) -> Self {
+        ClusterError::Addr(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+    use std::time::{Duration, Instant};
+
+    fn cluster(addrs: &[&str]) -> Cluster {
+        match Cluster::from_strs(addrs) {
+            Ok(c) => c,
+            Err(e) => panic!("{addrs:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn empty_list_is_an_error() {
+        assert_eq!(Cluster::from_strs(&[]).err(), Some(ClusterError::NoServers));
+        let e = Cluster::new(Vec::new(), HealthConfig::default()).err();
+        assert_eq!(e, Some(ClusterError::NoServers));
+    }
+
+    #[test]
+    fn bad_address_is_an_error() {
+        let e = Cluster::from_strs(&["a:1", "b:0"]).err();
+        assert_eq!(
+            e,
+            Some(ClusterError::Addr(AddrError::InvalidPort("0".into())))
+        );
+        let e = e.map(|e| (e.to_string(), e.source().is_some()));
+        assert_eq!(
+            e,
+            Some((
+                "bad server address: invalid port `0`: expected a number from 1 to 65535".into(),
+                true
+            ))
+        );
+    }
+
+    #[test]
+    fn accessors() {
+        let servers = vec![
+            (ServerAddr::parse("a:1").unwrap(), 3),
+            (ServerAddr::parse("/tmp/b.sock").unwrap(), 0),
+        ];
+        let config = HealthConfig {
+            failure_limit: 5,
+            retry_after: Duration::from_secs(2),
+        };
+        let c = Cluster::new(servers.clone(), config).unwrap();
+        assert_eq!(c.servers(), [servers[0].0.clone(), servers[1].0.clone()]);
+        assert_eq!(c.weights(), [3, 0]);
+        assert_eq!(c.ketama().server_count(), 2);
+        assert_eq!(c.health(1).map(|h| *h.config()), Some(config));
+        assert!(c.health(2).is_none());
+    }
+
+    #[test]
+    fn single_server_gets_every_key() {
+        let c = cluster(&["only:11211"]);
+        for key in [&b""[..], b"a", b"user:42"] {
+            assert_eq!(c.server_for_key(key), 0);
+        }
+    }
+
+    #[test]
+    fn placement_matches_libmemcached_vector() {
+        // First row of the libmemcached table in ketama-vectors.tsv.
+        let servers = [
+            ("10.0.1.1", 600),
+            ("10.0.1.2", 300),
+            ("10.0.1.3", 200),
+            ("10.0.1.4", 350),
+            ("10.0.1.5", 1000),
+            ("10.0.1.6", 800),
+            ("10.0.1.7", 950),
+            ("10.0.1.8", 100),
+        ]
+        .iter()
+        .map(|(host, weight)| (ServerAddr::parse(host).unwrap(), *weight))
+        .collect();
+        let c = Cluster::new(servers, HealthConfig::default()).unwrap();
+        assert_eq!(
+            c.servers()[c.server_for_key(b"SVa_]_V41)")].to_string(),
+            "10.0.1.7:11211"
+        );
+    }
+
+    #[test]
+    fn placement_ignores_health() {
+        let mut c = cluster(&["a", "b", "c"]);
+        let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+        let before: Vec<usize> = keys
+            .iter()
+            .map(|k| c.server_for_key(k.as_bytes()))
+            .collect();
+        let now = Instant::now();
+        for i in 0..3 {
+            if let Some(h) = c.health_mut(i) {
+                h.record_failure(now);
+                h.record_failure(now);
+            }
+        }
+        assert!(c.health(0).is_some_and(|h| !h.is_available(now)));
+        let after: Vec<usize> = keys
+            .iter()
+            .map(|k| c.server_for_key(k.as_bytes()))
+            .collect();
+        assert_eq!(before, after);
+        assert!(before.iter().all(|&i| i < 3));
+    }
+
+    #[test]
+    fn health_is_per_server() {
+        let mut c = cluster(&["a", "b"]);
+        let now = Instant::now();
+        if let Some(h) = c.health_mut(1) {
+            h.record_failure(now);
+        }
+        assert_eq!(c.health(0).map(Health::consecutive_failures), Some(0));
+        assert_eq!(c.health(1).map(Health::consecutive_failures), Some(1));
+        assert!(c.health_mut(9).is_none());
+    }
+}

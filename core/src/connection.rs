@@ -1,0 +1,420 @@
+//! [`Connection`]: one server socket's protocol state, without the socket.
+//!
+//! Requests are encoded into an output buffer and remembered in a FIFO;
+//! replies are parsed in the context of the oldest pending request and
+//! consumed from the input the moment they are parsed. Anything that could
+//! shift replies against requests — a timeout, an unexpected line, bytes
+//! nobody asked for — *poisons* the connection: every pending request fails,
+//! every later call says so, and the transport must reconnect. A value is
+//! never delivered to the wrong request.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+
+use crate::error::{show_line, Error, ProtocolError};
+use crate::request::Command;
+use crate::response::{line_start, Expect, LineStart, Response, ResponseParser, Status};
+
+/// Default for [`Config::max_value_len`]: memcached's default 1 MiB item
+/// limit plus 64 KiB headroom.
+pub const DEFAULT_MAX_VALUE_LEN: usize = 1024 * 1024 + 64 * 1024;
+
+/// Limits of a [`Connection`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Longest reply line accepted, without its `\r\n` (default 8 KiB).
+    pub max_line_len: usize,
+    /// Largest value sent or accepted (default [`DEFAULT_MAX_VALUE_LEN`]).
+    /// Raise it to match a server started with `-I`.
+    pub max_value_len: usize,
+    /// Most keys in one retrieval request (default 4096).
+    pub max_keys: usize,
+    /// Most `STAT` lines in one reply (default 100 000).
+    pub max_stats_entries: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_line_len: 8 * 1024,
+            max_value_len: DEFAULT_MAX_VALUE_LEN,
+            max_keys: 4096,
+            max_stats_entries: 100_000,
+        }
+    }
+}
+
+impl Config {
+    /// Set [`Config::max_value_len`].
+    pub fn max_value_len(mut self, n: usize) -> Self {
+        self.max_value_len = n;
+        self
+    }
+
+    /// Set [`Config::max_line_len`].
+    pub fn max_line_len(mut self, n: usize) -> Self {
+        self.max_line_len = n;
+        self
+    }
+
+    /// Set [`Config::max_keys`].
+    pub fn max_keys(mut self, n: usize) -> Self {
+        self.max_keys = n;
+        self
+    }
+
+    /// Set [`Config::max_stats_entries`].
+    pub fn max_stats_entries(mut self, n: usize) -> Self {
+        self.max_stats_entries = n;
+        self
+    }
+}
+
+/// Identifies a request sent on a [`Connection`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(u64);
+
+impl RequestId {
+    /// The raw sequence number (unique per connection, increasing).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// A finished request.
+#[derive(Debug)]
+#[must_use]
+pub struct Completion {
+    /// The request, as returned by [`Connection::send`].
+    pub id: RequestId,
+    /// Its reply, or why it failed.
+    pub result: Result<Response, Error>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    id: RequestId,
+    parser: ResponseParser,
+    deadline: Option<Instant>,
+    /// The caller lost interest: parse the reply, deliver nothing.
+    abandoned: bool,
+    /// A `noreply` request: it completed at send; only an error can follow.
+    quiet: bool,
+    /// This quiet request has claimed the error line now arriving.
+    owns_error: bool,
+}
+
+/// The sans-IO state of one connection to one memcached server.
+///
+/// ```
+/// use memwire_core::{Command, Connection, Config, Response};
+///
+/// let mut conn = Connection::new(Config::default());
+/// let id = conn.send(Command::get("session_id"), None).unwrap();
+/// assert_eq!(conn.pending_output(), b"get session_id\r\n");
+/// let n = conn.pending_output().len();
+/// conn.advance_output(n); // the transport wrote n bytes
+///
+/// conn.handle_input(b"VALUE session_id 0 4\r\ndata\r\nEND\r\n");
+/// let done = conn.poll_response().unwrap();
+/// assert_eq!(done.id, id);
+/// let Ok(Response::Values(values)) = done.result else { panic!() };
+/// assert_eq!(&values[0].data[..], b"data");
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    output: BytesMut,
+    input: BytesMut,
+    pending: VecDeque<Pending>,
+    completions: VecDeque<Completion>,
+    next_id: u64,
+    /// Why the connection is unusable, once it is (sticky).
+    dead: Option<Arc<Error>>,
+    /// `quit` was sent: no more requests.
+    quitting: bool,
+    noreply_error: Option<Error>,
+}
+
+impl Connection {
+    /// A fresh connection with the given limits.
+    pub fn new(config: Config) -> Self {
+        Connection {
+            config,
+            output: BytesMut::new(),
+            input: BytesMut::new(),
+            pending: VecDeque::new(),
+            completions: VecDeque::new(),
+            next_id: 0,
+            dead: None,
+            quitting: false,
+            noreply_error: None,
+        }
+    }
+
+    // ---- getters ----
+
+    /// The limits this connection enforces.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Why the connection is unusable (poisoned or closed), if it is.
+    pub fn poison_cause(&self) -> Option<&Error> {
+        self.dead.as_deref()
+    }
+
+    /// Whether the connection is unusable and must be replaced.
+    pub fn is_poisoned(&self) -> bool {
+        self.dead.is_some()
+    }
+
+    /// Whether there are bytes to write.
+    pub fn wants_write(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    /// Whether a reply is awaited: some request other than `noreply` ones is
+    /// in flight.
+    pub fn wants_read(&self) -> bool {
+        self.dead.is_none() && self.pending.iter().any(|p| !p.quiet)
+    }
+
+    /// Number of requests awaiting a reply (abandoned ones included).
+    pub fn in_flight(&self) -> usize {
+        self.pending.iter().filter(|p| !p.quiet).count()
+    }
+
+    // ---- requests in ----
+
+    /// Validate and encode `command`, queue its bytes for output and
+    /// remember it. `deadline` bounds the wait for its reply (see
+    /// [`Connection::handle_timeout`]).
+    ///
+    /// A `noreply` command (and `quit`) completes at once with
+    /// [`Response::Sent`]. On error nothing is queued.
+    pub fn send(
+        &mut self,
+        command: impl Into<Command>,
+        deadline: Option<Instant>,
+    ) -> Result<RequestId, Error> {
+        if let Some(cause) = &self.dead {
+            return Err(match **cause {
+                Error::Closed => Error::Closed,
+                _ => Error::Poisoned(cause.clone()),
+            });
+        }
+        if self.quitting {
+            return Err(Error::Closed);
+        }
+        let command = command.into();
+        let expect = command.encode(&mut self.output, &self.config)?;
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        match expect {
+            None => {
+                self.quitting = true;
+                self.completions.push_back(Completion {
+                    id,
+                    result: Ok(Response::Sent),
+                });
+            }
+            Some(expect) => {
+                let quiet = expect == Expect::Quiet;
+                if quiet {
+                    self.completions.push_back(Completion {
+                        id,
+                        result: Ok(Response::Sent),
+                    });
+                }
+                self.pending.push_back(Pending {
+                    id,
+                    parser: ResponseParser::new(expect, &self.config),
+                    deadline: if quiet { None } else { deadline },
+                    abandoned: false,
+                    quiet,
+                    owns_error: false,
+                });
+            }
+        }
+        Ok(id)
+    }
+
+    /// The caller no longer wants the reply to `id` (a dropped future, a
+    /// cancelled call). Its reply will be read and discarded, never handed to
+    /// another request. Returns whether `id` was still unfinished or its
+    /// completion not yet polled.
+    pub fn abandon(&mut self, id: RequestId) -> bool {
+        if let Some(i) = self.completions.iter().position(|c| c.id == id) {
+            self.completions.remove(i);
+            return true;
+        }
+        match self.pending.iter_mut().find(|p| p.id == id && !p.quiet) {
+            Some(p) => {
+                let was = !p.abandoned;
+                p.abandoned = true;
+                was
+            }
+            None => false,
+        }
+    }
+
+    // ---- bytes out ----
+
+    /// Bytes waiting to be written to the socket.
+    pub fn pending_output(&self) -> &[u8] {
+        &self.output
+    }
+
+    /// `n` bytes of [`Connection::pending_output`] were written.
+    pub fn advance_output(&mut self, n: usize) {
+        let n = n.min(self.output.len());
+        self.output.advance(n);
+    }
+
+    // ---- bytes and events in ----
+
+    /// Feed bytes read from the socket. Completed replies become available
+    /// from [`Connection::poll_response`].
+    pub fn handle_input(&mut self, data: &[u8]) {
+        if self.dead.is_some() {
+            return;
+        }
+        self.input.extend_from_slice(data);
+        self.process_input();
+    }
+
+    /// Fail every request whose deadline is at or before `now`. A timed-out
+    /// reply may still arrive, so the connection is poisoned: the expired
+    /// requests fail with [`Error::Timeout`], the others with
+    /// [`Error::Poisoned`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired = |p: &Pending| p.deadline.is_some_and(|d| d <= now);
+        if self.dead.is_none() && self.pending.iter().any(expired) {
+            self.kill(Error::Timeout, expired);
+        }
+    }
+
+    /// The socket was closed or failed: every pending request fails with
+    /// [`Error::Closed`] and the connection is unusable.
+    pub fn handle_close(&mut self) {
+        if self.dead.is_none() {
+            self.kill(Error::Closed, |_| true);
+        }
+    }
+
+    // ---- outputs ----
+
+    /// The next finished request, in the order they finished.
+    #[must_use]
+    pub fn poll_response(&mut self) -> Option<Completion> {
+        self.completions.pop_front()
+    }
+
+    /// The earliest deadline among requests awaiting a reply; call
+    /// [`Connection::handle_timeout`] when it passes.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.dead.is_some() {
+            return None;
+        }
+        self.pending.iter().filter_map(|p| p.deadline).min()
+    }
+
+    /// The last error the server sent for a `noreply` request, if any
+    /// arrived since the previous call. Such errors cannot be reported to
+    /// their request, which completed when it was queued.
+    pub fn take_noreply_error(&mut self) -> Option<Error> {
+        self.noreply_error.take()
+    }
+
+    // ---- internals ----
+
+    fn process_input(&mut self) {
+        while !self.input.is_empty() && self.dead.is_none() {
+            let Some(head) = self.pending.front_mut() else {
+                let n = self.input.len();
+                self.kill(ProtocolError::UnsolicitedData(n).into(), |_| true);
+                return;
+            };
+            if head.quiet && !head.owns_error {
+                match line_start(&self.input) {
+                    LineStart::Incomplete => return,
+                    LineStart::Other => {
+                        // A reply to a later request: the noreply request succeeded.
+                        self.pending.pop_front();
+                        continue;
+                    }
+                    LineStart::Error => {
+                        if self.pending.iter().any(|p| !p.quiet) {
+                            // Could be the noreply request's error or the next
+                            // request's reply: refuse to guess.
+                            let end =
+                                memchr::memchr(b'\r', &self.input).unwrap_or(self.input.len());
+                            let line = show_line(self.input.get(..end).unwrap_or_default());
+                            self.kill(ProtocolError::AmbiguousError(line).into(), |_| true);
+                            return;
+                        }
+                        if let Some(head) = self.pending.front_mut() {
+                            head.owns_error = true;
+                        }
+                    }
+                }
+            }
+            let Some(head) = self.pending.front_mut() else {
+                return;
+            };
+            match head.parser.parse(&mut self.input) {
+                Ok(Status::Partial) => return,
+                Ok(Status::Complete(result)) => {
+                    if let Some(done) = self.pending.pop_front() {
+                        if done.quiet {
+                            self.noreply_error = result.err();
+                        } else if !done.abandoned {
+                            self.completions.push_back(Completion {
+                                id: done.id,
+                                result,
+                            });
+                        }
+                    }
+                }
+                Err(e) => {
+                    let head = self.pending.front().map(|p| p.id);
+                    self.kill(e.into(), |p| Some(p.id) == head);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Make the connection unusable for `cause`. Pending requests for which
+    /// `direct` holds fail with `cause`, the others with
+    /// [`Error::Poisoned`] (or [`Error::Closed`] when that is the cause).
+    fn kill(&mut self, cause: Error, direct: impl Fn(&Pending) -> bool) {
+        let cause = Arc::new(cause);
+        for p in self.pending.drain(..) {
+            if p.quiet || p.abandoned {
+                continue;
+            }
+            let error = if direct(&p) || matches!(*cause, Error::Closed) {
+                (*cause).clone()
+            } else {
+                Error::Poisoned(cause.clone())
+            };
+            self.completions.push_back(Completion {
+                id: p.id,
+                result: Err(error),
+            });
+        }
+        self.input.clear();
+        self.output.clear();
+        self.dead = Some(cause);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,302 @@
+//! Scenarios: a `Connection` driven with scripted bytes and a virtual clock.
+
+use std::time::Duration;
+
+use super::*;
+use crate::response::Value;
+use crate::stats::StatsGroup;
+
+fn conn() -> Connection {
+    Connection::new(Config::default())
+}
+
+/// Drain all completions as `(id, result)` pairs.
+fn drain(c: &mut Connection) -> Vec<(RequestId, Result<Response, Error>)> {
+    std::iter::from_fn(|| c.poll_response())
+        .map(|d| (d.id, d.result))
+        .collect()
+}
+
+fn values(r: &Result<Response, Error>) -> Vec<(String, String)> {
+    match r {
+        Ok(Response::Values(v)) => v
+            .iter()
+            .map(|Value { key, data, .. }| {
+                (
+                    String::from_utf8_lossy(key).into_owned(),
+                    String::from_utf8_lossy(data).into_owned(),
+                )
+            })
+            .collect(),
+        other => panic!("not values: {other:?}"),
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let mut c = conn();
+    let a = c.send(Command::get("a"), None).unwrap();
+    let s = c.send(Command::set("b", "2"), None).unwrap();
+    let b = c.send(Command::get_multi(["a", "b"]), None).unwrap();
+    let n = c.send(Command::incr("n", 5), None).unwrap();
+    let d = c.send(Command::delete("zz"), None).unwrap();
+    assert_eq!(
+        c.pending_output(),
+        b"get a\r\nset b 0 0 1\r\n2\r\nget a b\r\nincr n 5\r\ndelete zz\r\n"
+    );
+    assert_eq!(c.in_flight(), 5);
+    let replies = b"VALUE a 0 1\r\n1\r\nEND\r\nSTORED\r\nVALUE a 0 1\r\n1\r\nVALUE b 0 1\r\n2\r\nEND\r\n6\r\nNOT_FOUND\r\n";
+    // Every split of the whole pipelined stream gives the same completions.
+    for at in 0..=replies.len() {
+        let mut c2 = conn();
+        for cmd in [
+            Command::from(Command::get("a")),
+            Command::set("b", "2").into(),
+            Command::get_multi(["a", "b"]).into(),
+            Command::incr("n", 5).into(),
+            Command::delete("zz").into(),
+        ] {
+            c2.send(cmd, None).unwrap();
+        }
+        c2.handle_input(&replies[..at]);
+        c2.handle_input(&replies[at..]);
+        assert_eq!(drain(&mut c2).len(), 5, "split at {at}");
+        assert!(!c2.is_poisoned());
+    }
+    for byte in replies.chunks(1) {
+        c.handle_input(byte);
+    }
+    let done = drain(&mut c);
+    let ids: Vec<_> = done.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, vec![a, s, b, n, d]);
+    assert_eq!(values(&done[0].1), vec![("a".into(), "1".into())]);
+    assert!(matches!(done[1].1, Ok(Response::Stored)));
+    assert_eq!(values(&done[2].1).len(), 2);
+    assert!(matches!(done[3].1, Ok(Response::Number(6))));
+    assert!(matches!(done[4].1, Err(Error::NotFound)));
+    assert!(!c.wants_read());
+    // Per-request errors leave the connection usable.
+    assert!(c.send(Command::version(), None).is_ok());
+}
+
+#[test]
+fn abandoned_requests_are_drained_not_misrouted() {
+    let mut c = conn();
+    let a = c.send(Command::get("a"), None).unwrap();
+    let b = c.send(Command::get("b"), None).unwrap();
+    assert!(c.abandon(a));
+    assert!(!c.abandon(a), "abandoning twice reports nothing new");
+    c.handle_input(b"VALUE a 0 5\r\nAAAAA\r\nEND\r\nVALUE b 0 1\r\nB\r\nEND\r\n");
+    let done = drain(&mut c);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, b);
+    assert_eq!(values(&done[0].1), vec![("b".into(), "B".into())]);
+    assert!(!c.is_poisoned());
+}
+
+#[test]
+fn abandoning_a_finished_request_drops_its_completion() {
+    let mut c = conn();
+    let a = c.send(Command::get("a"), None).unwrap();
+    c.handle_input(b"END\r\n");
+    assert!(c.abandon(a));
+    assert!(c.poll_response().is_none());
+    assert!(!c.abandon(RequestId(99)));
+}
+
+#[test]
+fn timeout_poisons_and_is_sticky() {
+    let t0 = Instant::now();
+    let mut c = conn();
+    let a = c
+        .send(Command::get("a"), Some(t0 + Duration::from_millis(10)))
+        .unwrap();
+    let b = c
+        .send(Command::get("b"), Some(t0 + Duration::from_millis(50)))
+        .unwrap();
+    assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_millis(10)));
+    c.handle_timeout(t0 + Duration::from_millis(9));
+    assert!(c.poll_response().is_none());
+    c.handle_timeout(t0 + Duration::from_millis(10));
+    let done = drain(&mut c);
+    assert_eq!(done[0].0, a);
+    assert!(matches!(done[0].1, Err(Error::Timeout)));
+    assert_eq!(done[1].0, b);
+    assert!(matches!(&done[1].1, Err(Error::Poisoned(cause)) if matches!(**cause, Error::Timeout)));
+    assert!(c.is_poisoned());
+    assert!(c.poll_timeout().is_none());
+    // The late reply is ignored, never delivered.
+    c.handle_input(b"VALUE a 0 1\r\nx\r\nEND\r\n");
+    assert!(c.poll_response().is_none());
+    let err = c.send(Command::get("a"), None).unwrap_err();
+    assert!(matches!(err.root(), Error::Timeout), "{err:?}");
+    assert!(err.is_fatal());
+    assert!(c.pending_output().is_empty());
+}
+
+#[test]
+fn garbage_poisons() {
+    for garbage in [
+        &b"HELLO\r\n"[..],
+        b"STORED\r\n",
+        b"VALUE x 0 1\r\nx\r\nEND\r\n",
+        b"\n",
+    ] {
+        let mut c = conn();
+        let a = c.send(Command::get("a"), None).unwrap();
+        let b = c.send(Command::set("b", "1"), None).unwrap();
+        c.handle_input(garbage);
+        let done = drain(&mut c);
+        assert_eq!(done.len(), 2, "{garbage:?}");
+        assert_eq!(done[0].0, a);
+        assert!(
+            matches!(done[0].1, Err(Error::Protocol(_))),
+            "{:?}",
+            done[0].1
+        );
+        assert_eq!(done[1].0, b);
+        assert!(matches!(done[1].1, Err(Error::Poisoned(_))));
+        assert!(matches!(
+            c.send(Command::get("a"), None),
+            Err(Error::Poisoned(_))
+        ));
+    }
+}
+
+#[test]
+fn unsolicited_bytes_poison() {
+    let mut c = conn();
+    c.handle_input(b"STORED\r\n");
+    assert!(matches!(
+        c.poison_cause(),
+        Some(Error::Protocol(ProtocolError::UnsolicitedData(8)))
+    ));
+}
+
+#[test]
+fn close_fails_everything_pending() {
+    let mut c = conn();
+    let a = c.send(Command::get("a"), None).unwrap();
+    c.handle_input(b"VALUE a 0 3\r\nab");
+    c.handle_close();
+    let done = drain(&mut c);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, a);
+    assert!(matches!(done[0].1, Err(Error::Closed)));
+    assert!(matches!(
+        c.send(Command::version(), None),
+        Err(Error::Closed)
+    ));
+}
+
+#[test]
+fn oversized_value_header_poisons_without_allocation() {
+    let mut c = conn();
+    c.send(Command::get("k"), None).unwrap();
+    c.handle_input(b"VALUE k 0 4294967296\r\n");
+    let done = drain(&mut c);
+    assert!(matches!(
+        done[0].1,
+        Err(Error::Protocol(ProtocolError::ValueTooLarge { .. }))
+    ));
+}
+
+#[test]
+fn invalid_requests_send_nothing_and_keep_the_connection() {
+    let mut c = conn();
+    assert!(matches!(
+        c.send(Command::get("bad key"), None),
+        Err(Error::InvalidKey(_))
+    ));
+    assert!(matches!(
+        c.send(Command::set("k\r\nflush_all", "v"), None),
+        Err(Error::InvalidKey(_))
+    ));
+    assert!(c.pending_output().is_empty());
+    assert_eq!(c.in_flight(), 0);
+    assert!(!c.is_poisoned());
+}
+
+#[test]
+fn noreply_completes_at_once_and_later_replies_still_match() {
+    let mut c = conn();
+    let q = c.send(Command::set("a", "1").noreply(), None).unwrap();
+    let done = drain(&mut c);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, q);
+    assert!(matches!(done[0].1, Ok(Response::Sent)));
+    assert!(!c.wants_read());
+    let g = c.send(Command::get("a"), None).unwrap();
+    assert!(c.wants_read());
+    assert_eq!(c.pending_output(), b"set a 0 0 1 noreply\r\n1\r\nget a\r\n");
+    c.handle_input(b"VALUE a 0 1\r\n1\r\nEND\r\n");
+    let done = drain(&mut c);
+    assert_eq!(done[0].0, g);
+    assert_eq!(values(&done[0].1), vec![("a".into(), "1".into())]);
+    assert!(c.take_noreply_error().is_none());
+}
+
+#[test]
+fn a_noreply_error_with_nothing_behind_it_is_reported_aside() {
+    let mut c = conn();
+    c.send(Command::set("a", "1").noreply(), None).unwrap();
+    let _ = drain(&mut c);
+    c.handle_input(b"SERVER_ERROR out of ");
+    // A request sent now cannot be what that error answers.
+    let g = c.send(Command::get("a"), None).unwrap();
+    c.handle_input(b"memory\r\nEND\r\n");
+    assert!(matches!(c.take_noreply_error(), Some(Error::Server(m)) if m == "out of memory"));
+    let done = drain(&mut c);
+    assert_eq!(done[0].0, g);
+    assert!(matches!(done[0].1, Ok(Response::Values(ref v)) if v.is_empty()));
+}
+
+#[test]
+fn an_error_that_could_belong_to_two_requests_poisons() {
+    let mut c = conn();
+    c.send(Command::set("a", "1").noreply(), None).unwrap();
+    let g = c.send(Command::get("a"), None).unwrap();
+    let _ = drain(&mut c);
+    c.handle_input(b"SERVER_ERROR out of memory\r\n");
+    let done = drain(&mut c);
+    assert_eq!(done[0].0, g);
+    assert!(matches!(
+        &done[0].1,
+        Err(Error::Protocol(ProtocolError::AmbiguousError(_)))
+    ));
+}
+
+#[test]
+fn quit_completes_and_closes_for_sending() {
+    let mut c = conn();
+    let q = c.send(Command::quit(), None).unwrap();
+    assert_eq!(c.pending_output(), b"quit\r\n");
+    assert_eq!(drain(&mut c)[0].0, q);
+    assert!(matches!(
+        c.send(Command::version(), None),
+        Err(Error::Closed)
+    ));
+}
+
+#[test]
+fn stats_through_the_connection() {
+    let mut c = conn();
+    let id = c.send(Command::stats(StatsGroup::Items), None).unwrap();
+    c.handle_input(b"STAT items:1:number 3\r\nEND\r\n");
+    let done = c.poll_response().unwrap();
+    assert_eq!(done.id, id);
+    assert!(matches!(
+        done.result,
+        Ok(Response::Stats(crate::Stats::Items(_)))
+    ));
+}
+
+#[test]
+fn advance_output_is_clamped() {
+    let mut c = conn();
+    c.send(Command::version(), None).unwrap();
+    c.advance_output(3);
+    assert_eq!(c.pending_output(), b"sion\r\n");
+    c.advance_output(100);
+    assert!(!c.wants_write());
+}

@@ -1,0 +1,83 @@
+//! memwire-core: memcached's text protocol as a pure state machine.
+//!
+//! This crate does no I/O, spawns no threads and reads no clock. A
+//! [`Connection`] turns [`Command`]s into bytes and bytes into
+//! [`Completion`]s; a transport (the `memwire` crate's blocking, mio or smol
+//! adapters, or your own event loop) moves the bytes and passes time in.
+//!
+//! # The drive loop
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use memwire_core::{Command, Config, Connection, Response};
+//!
+//! # struct Socket(Vec<u8>);
+//! # impl Socket {
+//! #     fn write(&mut self, b: &[u8]) -> usize { b.len() }
+//! #     fn read(&mut self, buf: &mut [u8]) -> usize {
+//! #         let n = self.0.len().min(buf.len()); buf[..n].copy_from_slice(&self.0[..n]); self.0.drain(..n); n
+//! #     }
+//! # }
+//! # let mut socket = Socket(b"STORED\r\nVALUE greeting 0 5\r\nhello\r\nEND\r\n".to_vec());
+//! let mut conn = Connection::new(Config::default());
+//! let deadline = Instant::now() + Duration::from_secs(1);
+//!
+//! // Queue requests: any number may be in flight (pipelining).
+//! let set = conn.send(Command::set("greeting", "hello"), Some(deadline))?;
+//! let get = conn.send(Command::get("greeting"), Some(deadline))?;
+//!
+//! let mut buf = [0u8; 4096];
+//! while conn.wants_read() {
+//!     // 1. Write what the connection wants written.
+//!     while conn.wants_write() {
+//!         let n = socket.write(conn.pending_output());
+//!         conn.advance_output(n);
+//!     }
+//!     // 2. Wait for readability or `conn.poll_timeout()`, whichever is first.
+//!     //    On timeout: `conn.handle_timeout(Instant::now())`.
+//!     // 3. Feed what was read (`conn.handle_close()` on EOF or error).
+//!     let n = socket.read(&mut buf);
+//!     conn.handle_input(&buf[..n]);
+//!     // 4. Collect finished requests.
+//!     while let Some(done) = conn.poll_response() {
+//!         match done.result {
+//!             Ok(Response::Stored) => assert_eq!(done.id, set),
+//!             Ok(Response::Values(values)) => {
+//!                 assert_eq!(done.id, get);
+//!                 assert_eq!(&values[0].data[..], b"hello");
+//!             }
+//!             other => panic!("unexpected {other:?}"),
+//!         }
+//!     }
+//! }
+//! # Ok::<(), memwire_core::Error>(())
+//! ```
+//!
+//! A miss is not an error: it is simply absent from [`Response::Values`].
+//! Per-request failures ([`Error::NotStored`], [`Error::Exists`],
+//! [`Error::NotFound`], ...) leave the connection usable; fatal ones
+//! ([`Error::Timeout`], [`Error::Protocol`], [`Error::Closed`]) poison it
+//! and the transport reconnects — see [`Error::kind`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod connection;
+pub mod error;
+pub mod key;
+pub mod request;
+pub mod response;
+pub mod stats;
+
+pub use connection::{Completion, Config, Connection, RequestId, DEFAULT_MAX_VALUE_LEN};
+pub use error::{Error, ErrorKind, ProtocolError};
+pub use key::KeyError;
+pub use request::{
+    Arith, ArithOp, Command, Delete, Exptime, FlushAll, Retrieve, Store, StoreMode, Touch,
+    Verbosity,
+};
+pub use response::{Expect, Response, ResponseParser, Status, Value};
+pub use stats::{SizeStats, SlabStats, StatMap, StatValue, Stats, StatsGroup};

@@ -1,0 +1,701 @@
+//! Typed commands of memcached's text protocol and their encoding.
+//!
+//! Build a command with a constructor on [`Command`], adjust it with the
+//! builder methods of the returned type, and hand it to
+//! [`Connection::send`](crate::Connection::send):
+//!
+//! ```
+//! use memwire_core::Command;
+//! let set = Command::set("foo", "xXx").flags(12).exptime(30);
+//! let gats = Command::get_multi(["a", "b"]).with_cas().touch(60);
+//! let incr = Command::incr("hits", 1).noreply();
+//! # let _ = (set, gats, incr);
+//! ```
+//!
+//! Encoding validates everything first (keys, value size, key count) and
+//! writes nothing when anything is wrong.
+
+use std::fmt::Write as _;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::connection::Config;
+use crate::error::Error;
+use crate::key;
+use crate::response::Expect;
+use crate::stats::StatsGroup;
+
+/// Expiration time in seconds: up to 30 days it is relative to now, above
+/// that it is an absolute Unix time; 0 means never.
+pub type Exptime = u32;
+
+/// A memcached text-protocol command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// `get`, `gets`, `gat`, `gats`.
+    Retrieve(Retrieve),
+    /// `set`, `add`, `replace`, `append`, `prepend`, `cas`.
+    Store(Store),
+    /// `delete`.
+    Delete(Delete),
+    /// `incr`, `decr`.
+    Arith(Arith),
+    /// `touch`.
+    Touch(Touch),
+    /// `flush_all`.
+    FlushAll(FlushAll),
+    /// `verbosity`.
+    Verbosity(Verbosity),
+    /// `version`.
+    Version,
+    /// `stats [group]`.
+    Stats(StatsGroup),
+    /// `quit`: the server closes the connection; no reply.
+    Quit,
+}
+
+/// `get`/`gets`/`gat`/`gats` for one or more keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retrieve {
+    /// Keys, in request order (hits come back in this order).
+    pub keys: Vec<Bytes>,
+    /// Ask for CAS uniques (`gets`/`gats`).
+    pub cas: bool,
+    /// Also set a new expiration time (`gat`/`gats`).
+    pub touch: Option<Exptime>,
+}
+
+/// How a [`Store`] stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    /// `set`: store unconditionally.
+    Set,
+    /// `add`: only if the key is absent.
+    Add,
+    /// `replace`: only if the key is present.
+    Replace,
+    /// `append`: add data after the existing data.
+    Append,
+    /// `prepend`: add data before the existing data.
+    Prepend,
+    /// `cas`: only if the item's CAS unique still equals this one.
+    Cas(u64),
+}
+
+/// A storage command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    /// How to store.
+    pub mode: StoreMode,
+    /// The key.
+    pub key: Bytes,
+    /// The data block.
+    pub data: Bytes,
+    /// Opaque client flags stored with the item.
+    pub flags: u32,
+    /// Expiration time.
+    pub exptime: Exptime,
+    /// Ask the server not to reply.
+    pub noreply: bool,
+}
+
+/// `delete <key>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delete {
+    /// The key.
+    pub key: Bytes,
+    /// Ask the server not to reply.
+    pub noreply: bool,
+}
+
+/// Direction of an [`Arith`] command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    /// `incr`: adds, wrapping at 2^64.
+    Incr,
+    /// `decr`: subtracts, stopping at 0.
+    Decr,
+}
+
+/// `incr`/`decr <key> <delta>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arith {
+    /// Increment or decrement.
+    pub op: ArithOp,
+    /// The key.
+    pub key: Bytes,
+    /// The amount.
+    pub delta: u64,
+    /// Ask the server not to reply.
+    pub noreply: bool,
+}
+
+/// `touch <key> <exptime>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touch {
+    /// The key.
+    pub key: Bytes,
+    /// The new expiration time.
+    pub exptime: Exptime,
+    /// Ask the server not to reply.
+    pub noreply: bool,
+}
+
+/// `flush_all [delay]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FlushAll {
+    /// Invalidate after this many seconds instead of now.
+    pub delay: Option<u32>,
+    /// Ask the server not to reply.
+    pub noreply: bool,
+}
+
+/// `verbosity <level>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verbosity {
+    /// The logging level.
+    pub level: u32,
+    /// Ask the server not to reply.
+    pub noreply: bool,
+}
+
+impl Command {
+    /// `get <key>`.
+    pub fn get(key: impl Into<Bytes>) -> Retrieve {
+        Retrieve {
+            keys: vec![key.into()],
+            cas: false,
+            touch: None,
+        }
+    }
+
+    /// `get <key>*`: many keys in one request. Zero keys is refused at send.
+    pub fn get_multi<K: Into<Bytes>>(keys: impl IntoIterator<Item = K>) -> Retrieve {
+        Retrieve {
+            keys: keys.into_iter().map(Into::into).collect(),
+            cas: false,
+            touch: None,
+        }
+    }
+
+    /// `set <key>`: store unconditionally.
+    pub fn set(key: impl Into<Bytes>, data: impl Into<Bytes>) -> Store {
+        Store::new(StoreMode::Set, key, data)
+    }
+
+    /// `add <key>`: store only if absent.
+    pub fn add(key: impl Into<Bytes>, data: impl Into<Bytes>) -> Store {
+        Store::new(StoreMode::Add, key, data)
+    }
+
+    /// `replace <key>`: store only if present.
+    pub fn replace(key: impl Into<Bytes>, data: impl Into<Bytes>) -> Store {
+        Store::new(StoreMode::Replace, key, data)
+    }
+
+    /// `append <key>`: add data after the existing data.
+    pub fn append(key: impl Into<Bytes>, data: impl Into<Bytes>) -> Store {
+        Store::new(StoreMode::Append, key, data)
+    }
+
+    /// `prepend <key>`: add data before the existing data.
+    pub fn prepend(key: impl Into<Bytes>, data: impl Into<Bytes>) -> Store {
+        Store::new(StoreMode::Prepend, key, data)
+    }
+
+    /// `cas <key> ... <cas_unique>`: store only if unchanged since fetched.
+    pub fn cas(key: impl Into<Bytes>, data: impl Into<Bytes>, cas_unique: u64) -> Store {
+        Store::new(StoreMode::Cas(cas_unique), key, data)
+    }
+
+    /// `delete <key>`.
+    pub fn delete(key: impl Into<Bytes>) -> Delete {
+        Delete {
+            key: key.into(),
+            noreply: false,
+        }
+    }
+
+    /// `incr <key> <delta>`.
+    pub fn incr(key: impl Into<Bytes>, delta: u64) -> Arith {
+        Arith {
+            op: ArithOp::Incr,
+            key: key.into(),
+            delta,
+            noreply: false,
+        }
+    }
+
+    /// `decr <key> <delta>`.
+    pub fn decr(key: impl Into<Bytes>, delta: u64) -> Arith {
+        Arith {
+            op: ArithOp::Decr,
+            key: key.into(),
+            delta,
+            noreply: false,
+        }
+    }
+
+    /// `touch <key> <exptime>`.
+    pub fn touch(key: impl Into<Bytes>, exptime: Exptime) -> Touch {
+        Touch {
+            key: key.into(),
+            exptime,
+            noreply: false,
+        }
+    }
+
+    /// `flush_all`.
+    pub fn flush_all() -> FlushAll {
+        FlushAll::default()
+    }
+
+    /// `verbosity <level>`.
+    pub fn verbosity(level: u32) -> Verbosity {
+        Verbosity {
+            level,
+            noreply: false,
+        }
+    }
+
+    /// `version`.
+    pub fn version() -> Command {
+        Command::Version
+    }
+
+    /// `stats [group]`.
+    pub fn stats(group: StatsGroup) -> Command {
+        Command::Stats(group)
+    }
+
+    /// `quit`.
+    pub fn quit() -> Command {
+        Command::Quit
+    }
+
+    /// The keys this command addresses (empty for server-wide commands);
+    /// a transport routes by them.
+    pub fn keys(&self) -> &[Bytes] {
+        match self {
+            Command::Retrieve(r) => &r.keys,
+            Command::Store(s) => std::slice::from_ref(&s.key),
+            Command::Delete(d) => std::slice::from_ref(&d.key),
+            Command::Arith(a) => std::slice::from_ref(&a.key),
+            Command::Touch(t) => std::slice::from_ref(&t.key),
+            Command::FlushAll(_)
+            | Command::Verbosity(_)
+            | Command::Version
+            | Command::Stats(_)
+            | Command::Quit => &[],
+        }
+    }
+
+    /// Whether the server is asked not to reply (`noreply`, `quit`).
+    pub fn is_quiet(&self) -> bool {
+        match self {
+            Command::Store(s) => s.noreply,
+            Command::Delete(d) => d.noreply,
+            Command::Arith(a) => a.noreply,
+            Command::Touch(t) => t.noreply,
+            Command::FlushAll(f) => f.noreply,
+            Command::Verbosity(v) => v.noreply,
+            Command::Quit => true,
+            Command::Retrieve(_) | Command::Version | Command::Stats(_) => false,
+        }
+    }
+
+    /// Check the command against the protocol's rules and `config`'s limits.
+    pub fn validate(&self, config: &Config) -> Result<(), Error> {
+        for k in self.keys() {
+            key::validate(k)?;
+        }
+        match self {
+            Command::Retrieve(r) if r.keys.is_empty() => Err(Error::NoKeys),
+            Command::Retrieve(r) if r.keys.len() > config.max_keys => Err(Error::TooManyKeys {
+                count: r.keys.len(),
+                max: config.max_keys,
+            }),
+            Command::Store(s) if s.data.len() > config.max_value_len => Err(Error::ValueTooLarge {
+                len: s.data.len(),
+                max: config.max_value_len,
+            }),
+            Command::Stats(StatsGroup::Other(arg))
+                if arg.is_empty() || arg.bytes().any(|b| b <= b' ' || b == 0x7f) =>
+            {
+                Err(Error::InvalidArgument(
+                    "stats group must be one word without whitespace or control characters",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Validate, then append the wire form to `out`.
+    ///
+    /// Returns what the reply will look like, or `None` when the server will
+    /// not reply at all (`quit`). On error nothing is written.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use memwire_core::{Command, Config};
+    /// let mut out = BytesMut::new();
+    /// Command::from(Command::set("foo", "bar").flags(12).exptime(30))
+    ///     .encode(&mut out, &Config::default())
+    ///     .unwrap();
+    /// assert_eq!(&out[..], b"set foo 12 30 3\r\nbar\r\n");
+    /// ```
+    pub fn encode(&self, out: &mut BytesMut, config: &Config) -> Result<Option<Expect>, Error> {
+        self.validate(config)?;
+        let noreply = |out: &mut BytesMut, quiet: bool| {
+            if quiet {
+                out.put_slice(b" noreply");
+            }
+        };
+        let expect = match self {
+            Command::Retrieve(r) => {
+                out.put_slice(match (r.cas, r.touch.is_some()) {
+                    (false, false) => b"get",
+                    (true, false) => b"gets",
+                    (false, true) => b"gat",
+                    (true, true) => b"gats",
+                });
+                if let Some(exptime) = r.touch {
+                    write_num(out, u64::from(exptime));
+                }
+                for k in &r.keys {
+                    out.put_u8(b' ');
+                    out.put_slice(k);
+                }
+                Expect::Values {
+                    keys: r.keys.clone(),
+                    cas: r.cas,
+                }
+            }
+            Command::Store(s) => {
+                out.put_slice(match s.mode {
+                    StoreMode::Set => b"set ",
+                    StoreMode::Add => b"add ",
+                    StoreMode::Replace => b"replace ",
+                    StoreMode::Append => b"append ",
+                    StoreMode::Prepend => b"prepend ",
+                    StoreMode::Cas(_) => b"cas ",
+                });
+                out.put_slice(&s.key);
+                write_num(out, u64::from(s.flags));
+                write_num(out, u64::from(s.exptime));
+                write_num(out, s.data.len() as u64);
+                if let StoreMode::Cas(unique) = s.mode {
+                    write_num(out, unique);
+                }
+                noreply(out, s.noreply);
+                out.put_slice(b"\r\n");
+                out.put_slice(&s.data);
+                Expect::Stored
+            }
+            Command::Delete(d) => {
+                out.put_slice(b"delete ");
+                out.put_slice(&d.key);
+                noreply(out, d.noreply);
+                Expect::Deleted
+            }
+            Command::Arith(a) => {
+                out.put_slice(match a.op {
+                    ArithOp::Incr => b"incr ",
+                    ArithOp::Decr => b"decr ",
+                });
+                out.put_slice(&a.key);
+                write_num(out, a.delta);
+                noreply(out, a.noreply);
+                Expect::Number
+            }
+            Command::Touch(t) => {
+                out.put_slice(b"touch ");
+                out.put_slice(&t.key);
+                write_num(out, u64::from(t.exptime));
+                noreply(out, t.noreply);
+                Expect::Touched
+            }
+            Command::FlushAll(f) => {
+                out.put_slice(b"flush_all");
+                if let Some(delay) = f.delay {
+                    write_num(out, u64::from(delay));
+                }
+                noreply(out, f.noreply);
+                Expect::Ok
+            }
+            Command::Verbosity(v) => {
+                out.put_slice(b"verbosity");
+                write_num(out, u64::from(v.level));
+                noreply(out, v.noreply);
+                Expect::Ok
+            }
+            Command::Version => {
+                out.put_slice(b"version");
+                Expect::Version
+            }
+            Command::Stats(group) => {
+                out.put_slice(b"stats");
+                if !group.arg().is_empty() {
+                    out.put_u8(b' ');
+                    out.put_slice(group.arg().as_bytes());
+                }
+                Expect::Stats(group.clone())
+            }
+            Command::Quit => {
+                out.put_slice(b"quit\r\n");
+                return Ok(None);
+            }
+        };
+        out.put_slice(b"\r\n");
+        Ok(Some(if self.is_quiet() {
+            Expect::Quiet
+        } else {
+            expect
+        }))
+    }
+}
+
+/// Append `' '` and the decimal form of `n`.
+fn write_num(out: &mut BytesMut, n: u64) {
+    // Writing to a BytesMut cannot fail.
+    let _ = write!(out, " {n}");
+}
+
+impl Retrieve {
+    /// Add one more key.
+    pub fn key(mut self, key: impl Into<Bytes>) -> Self {
+        self.keys.push(key.into());
+        self
+    }
+
+    /// Ask for CAS uniques: `gets` (or `gats` with [`Retrieve::touch`]).
+    pub fn with_cas(mut self) -> Self {
+        self.cas = true;
+        self
+    }
+
+    /// Also set a new expiration time: `gat` (or `gats` with
+    /// [`Retrieve::with_cas`]).
+    pub fn touch(mut self, exptime: Exptime) -> Self {
+        self.touch = Some(exptime);
+        self
+    }
+}
+
+impl Store {
+    /// A storage command with flags 0 and exptime 0.
+    pub fn new(mode: StoreMode, key: impl Into<Bytes>, data: impl Into<Bytes>) -> Self {
+        Store {
+            mode,
+            key: key.into(),
+            data: data.into(),
+            flags: 0,
+            exptime: 0,
+            noreply: false,
+        }
+    }
+
+    /// Set the client flags.
+    pub fn flags(mut self, flags: u32) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Set the expiration time.
+    pub fn exptime(mut self, exptime: Exptime) -> Self {
+        self.exptime = exptime;
+        self
+    }
+}
+
+impl FlushAll {
+    /// Invalidate after `seconds` instead of now.
+    pub fn delay(mut self, seconds: u32) -> Self {
+        self.delay = Some(seconds);
+        self
+    }
+}
+
+/// `noreply()` builders and `From<T> for Command` for each command struct.
+macro_rules! command_struct {
+    ($($ty:ident => $variant:ident),* $(,)?) => {$(
+        impl $ty {
+            /// Ask the server not to reply. The request completes as soon as
+            /// it is queued; a server error for it cannot be reported to it
+            /// (see [`Connection::take_noreply_error`](crate::Connection::take_noreply_error)).
+            pub fn noreply(mut self) -> Self {
+                self.noreply = true;
+                self
+            }
+        }
+        impl From<$ty> for Command {
+            fn from(c: $ty) -> Command {
+                Command::$variant(c)
+            }
+        }
+    )*};
+}
+command_struct!(
+    Store => Store,
+    Delete => Delete,
+    Arith => Arith,
+    Touch => Touch,
+    FlushAll => FlushAll,
+    Verbosity => Verbosity,
+);
+
+impl From<Retrieve> for Command {
+    fn from(c: Retrieve) -> Command {
+        Command::Retrieve(c)
+    }
+}
+
+impl From<&Command> for Command {
+    fn from(c: &Command) -> Command {
+        c.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(c: impl Into<Command>) -> Result<(Vec<u8>, Option<Expect>), Error> {
+        let mut out = BytesMut::new();
+        let expect = c.into().encode(&mut out, &Config::default())?;
+        Ok((out.to_vec(), expect))
+    }
+
+    fn wire(c: impl Into<Command>) -> String {
+        String::from_utf8(enc(c).unwrap().0).unwrap()
+    }
+
+    #[test]
+    fn retrieval_commands() {
+        assert_eq!(wire(Command::get("a")), "get a\r\n");
+        assert_eq!(wire(Command::get("a").key("b")), "get a b\r\n");
+        assert_eq!(
+            wire(Command::get_multi(["a", "b"]).with_cas()),
+            "gets a b\r\n"
+        );
+        assert_eq!(wire(Command::get("a").touch(30)), "gat 30 a\r\n");
+        assert_eq!(wire(Command::get("a").with_cas().touch(0)), "gats 0 a\r\n");
+    }
+
+    #[test]
+    fn storage_commands() {
+        assert_eq!(wire(Command::set("k", "v")), "set k 0 0 1\r\nv\r\n");
+        assert_eq!(
+            wire(Command::add("k", "v").flags(u32::MAX)),
+            "add k 4294967295 0 1\r\nv\r\n"
+        );
+        assert_eq!(
+            wire(Command::replace("k", "").exptime(5)),
+            "replace k 0 5 0\r\n\r\n"
+        );
+        assert_eq!(wire(Command::append("k", "ab")), "append k 0 0 2\r\nab\r\n");
+        assert_eq!(
+            wire(Command::prepend("k", "ab").noreply()),
+            "prepend k 0 0 2 noreply\r\nab\r\n"
+        );
+        assert_eq!(
+            wire(Command::cas("k", "a\r\nb", u64::MAX).flags(1).exptime(2)),
+            "cas k 1 2 4 18446744073709551615\r\na\r\nb\r\n"
+        );
+    }
+
+    #[test]
+    fn other_commands() {
+        assert_eq!(wire(Command::delete("k")), "delete k\r\n");
+        assert_eq!(wire(Command::delete("k").noreply()), "delete k noreply\r\n");
+        assert_eq!(
+            wire(Command::incr("k", u64::MAX)),
+            "incr k 18446744073709551615\r\n"
+        );
+        assert_eq!(
+            wire(Command::decr("k", 1).noreply()),
+            "decr k 1 noreply\r\n"
+        );
+        assert_eq!(wire(Command::touch("k", 30)), "touch k 30\r\n");
+        assert_eq!(wire(Command::flush_all()), "flush_all\r\n");
+        assert_eq!(
+            wire(Command::flush_all().delay(10).noreply()),
+            "flush_all 10 noreply\r\n"
+        );
+        assert_eq!(wire(Command::verbosity(1)), "verbosity 1\r\n");
+        assert_eq!(wire(Command::version()), "version\r\n");
+        assert_eq!(wire(Command::quit()), "quit\r\n");
+        assert_eq!(wire(Command::stats(StatsGroup::General)), "stats\r\n");
+        for (g, w) in [
+            (StatsGroup::Settings, "settings"),
+            (StatsGroup::Items, "items"),
+            (StatsGroup::Slabs, "slabs"),
+            (StatsGroup::Sizes, "sizes"),
+            (StatsGroup::Conns, "conns"),
+            (StatsGroup::Reset, "reset"),
+            (StatsGroup::Other("extstore".into()), "extstore"),
+        ] {
+            assert_eq!(wire(Command::stats(g)), format!("stats {w}\r\n"));
+        }
+    }
+
+    #[test]
+    fn expectations() {
+        assert_eq!(enc(Command::quit()).unwrap().1, None);
+        assert_eq!(
+            enc(Command::set("k", "v").noreply()).unwrap().1,
+            Some(Expect::Quiet)
+        );
+        assert_eq!(enc(Command::set("k", "v")).unwrap().1, Some(Expect::Stored));
+        assert_eq!(
+            enc(Command::get("k").with_cas()).unwrap().1,
+            Some(Expect::Values {
+                keys: vec![Bytes::from("k")],
+                cas: true
+            })
+        );
+    }
+
+    #[test]
+    fn bad_input_writes_nothing() {
+        type Check = fn(&Error) -> bool;
+        let config = Config::default();
+        let cases: Vec<(Command, Check)> = vec![
+            (Command::get("a b").into(), |e| {
+                matches!(e, Error::InvalidKey(_))
+            }),
+            (Command::set("k\r\nflush_all", "v").into(), |e| {
+                matches!(e, Error::InvalidKey(_))
+            }),
+            (Command::get_multi(["ok", ""]).into(), |e| {
+                matches!(e, Error::InvalidKey(_))
+            }),
+            (Command::get_multi(Vec::<Bytes>::new()).into(), |e| {
+                matches!(e, Error::NoKeys)
+            }),
+            (
+                Command::get_multi((0..=config.max_keys).map(|i| Bytes::from(i.to_string())))
+                    .into(),
+                |e| matches!(e, Error::TooManyKeys { .. }),
+            ),
+            (
+                Command::set("k", vec![0u8; config.max_value_len + 1]).into(),
+                |e| matches!(e, Error::ValueTooLarge { .. }),
+            ),
+            (Command::stats(StatsGroup::Other("a\r\nb".into())), |e| {
+                matches!(e, Error::InvalidArgument(_))
+            }),
+            (Command::delete(vec![b'x'; 251]).into(), |e| {
+                matches!(e, Error::InvalidKey(_))
+            }),
+        ];
+        for (cmd, check) in cases {
+            let mut out = BytesMut::new();
+            let err = cmd.encode(&mut out, &config).unwrap_err();
+            assert!(check(&err), "{cmd:?}: {err:?}");
+            assert_eq!(err.kind(), crate::ErrorKind::Input);
+            assert!(out.is_empty(), "{cmd:?} wrote {out:?}");
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! Incremental, resumable parsing of one reply, in the context of the
+//! request it answers.
+//!
+//! The text protocol is ambiguous on its own (`NOT_FOUND` answers `delete`,
+//! `incr` and `touch`; a bare number only makes sense after `incr`), so a
+//! [`ResponseParser`] is built from the [`Expect`] of its request. Feed it the
+//! input buffer as bytes arrive; it consumes what it has parsed — a line, or
+//! a whole value block, split off as [`Bytes`] without copying — and keeps
+//! its place, so nothing is rescanned and a reply split at any byte
+//! boundary parses the same.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use memwire_core::{Config, Expect, Response, ResponseParser, Status};
+//!
+//! let mut parser = ResponseParser::new(
+//!     Expect::Values { keys: vec!["k".into()], cas: false },
+//!     &Config::default(),
+//! );
+//! let mut input = BytesMut::from(&b"VALUE k 0 5\r\nhel"[..]);
+//! assert!(matches!(parser.parse(&mut input), Ok(Status::Partial)));
+//! input.extend_from_slice(b"lo\r\nEND\r\n");
+//! let Ok(Status::Complete(Ok(Response::Values(values)))) = parser.parse(&mut input) else {
+//!     panic!()
+//! };
+//! assert_eq!(&values[0].data[..], b"hello");
+//! assert!(input.is_empty());
+//! ```
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::connection::Config;
+use crate::error::{show_line, Error, ProtocolError};
+use crate::stats::{self, Stats, StatsGroup};
+
+/// What a reply to a request may look like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Expect {
+    /// `VALUE ...` blocks for a subsequence of `keys`, then `END`.
+    Values {
+        /// The keys requested, in order.
+        keys: Vec<Bytes>,
+        /// Whether each `VALUE` carries a CAS unique (`gets`/`gats`).
+        cas: bool,
+    },
+    /// `STORED`, `NOT_STORED`, `EXISTS` or `NOT_FOUND`.
+    Stored,
+    /// `DELETED` or `NOT_FOUND`.
+    Deleted,
+    /// A decimal number (`incr`/`decr`) or `NOT_FOUND`.
+    Number,
+    /// `TOUCHED` or `NOT_FOUND`.
+    Touched,
+    /// `OK` (`flush_all`, `verbosity`).
+    Ok,
+    /// `VERSION <version>`.
+    Version,
+    /// `STAT` lines then `END` (or `RESET` for `stats reset`).
+    Stats(StatsGroup),
+    /// A `noreply` request: normally nothing; only an error line is possible.
+    Quiet,
+}
+
+impl Expect {
+    /// A short name of the request kind, for error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Expect::Values { .. } => "retrieval",
+            Expect::Stored => "storage",
+            Expect::Deleted => "delete",
+            Expect::Number => "incr/decr",
+            Expect::Touched => "touch",
+            Expect::Ok => "flush_all/verbosity",
+            Expect::Version => "version",
+            Expect::Stats(_) => "stats",
+            Expect::Quiet => "noreply request",
+        }
+    }
+}
+
+/// An item returned by a retrieval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    /// The key, as the server returned it.
+    pub key: Bytes,
+    /// The client flags stored with the item.
+    pub flags: u32,
+    /// The CAS unique (`gets`/`gats` only).
+    pub cas: Option<u64>,
+    /// The data, split from the input buffer without copying.
+    pub data: Bytes,
+}
+
+/// A successful reply.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Response {
+    /// The hits of a retrieval, in request order; misses are absent.
+    Values(Vec<Value>),
+    /// `STORED`.
+    Stored,
+    /// `DELETED`.
+    Deleted,
+    /// `TOUCHED`.
+    Touched,
+    /// `OK` (and `RESET` for `stats reset`).
+    Ok,
+    /// The new value after `incr`/`decr`.
+    Number(u64),
+    /// The server's version string.
+    Version(String),
+    /// A typed `stats` reply.
+    Stats(Stats),
+    /// The request asked for no reply (`noreply`, `quit`); it was queued.
+    Sent,
+}
+
+/// The outcome of one [`ResponseParser::parse`] call.
+#[derive(Debug)]
+pub enum Status {
+    /// The reply is complete: a [`Response`], or a per-request [`Error`].
+    Complete(Result<Response, Error>),
+    /// More bytes are needed; what was parsed so far has been consumed.
+    Partial,
+}
+
+/// Parses the reply to one request, incrementally.
+#[derive(Debug)]
+pub struct ResponseParser {
+    expect: Expect,
+    max_line_len: usize,
+    max_value_len: usize,
+    max_stats_entries: usize,
+    /// Bytes at the front of the input already searched for `\n`.
+    scanned: usize,
+    /// Header of the value whose data block is awaited.
+    data: Option<ValueHeader>,
+    values: Vec<Value>,
+    /// Index of the next requested key a `VALUE` may answer.
+    next_key: usize,
+    stats: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+struct ValueHeader {
+    key: Bytes,
+    flags: u32,
+    cas: Option<u64>,
+    len: usize,
+}
+
+impl ResponseParser {
+    /// A parser for the reply to a request that expects `expect`, bounded by
+    /// `config`'s limits.
+    pub fn new(expect: Expect, config: &Config) -> Self {
+        ResponseParser {
+            expect,
+            max_line_len: config.max_line_len,
+            max_value_len: config.max_value_len,
+            max_stats_entries: config.max_stats_entries,
+            scanned: 0,
+            data: None,
+            values: Vec::new(),
+            next_key: 0,
+            stats: Vec::new(),
+        }
+    }
+
+    /// What this parser expects.
+    pub fn expect(&self) -> &Expect {
+        &self.expect
+    }
+
+    /// Whether part of the reply has already been consumed.
+    pub fn in_progress(&self) -> bool {
+        self.data.is_some() || !self.values.is_empty() || !self.stats.is_empty()
+    }
+
+    /// Parse as much of the reply as `input` holds, consuming what was
+    /// parsed from its front. Call again with more bytes after
+    /// [`Status::Partial`]. A [`ProtocolError`] means the stream can no
+    /// longer be trusted.
+    pub fn parse(&mut self, input: &mut BytesMut) -> Result<Status, ProtocolError> {
+        loop {
+            if let Some(header) = &self.data {
+                let need = header.len.saturating_add(2);
+                if input.len() < need {
+                    return Ok(Status::Partial);
+                }
+                if input.get(header.len..need) != Some(&b"\r\n"[..]) {
+                    return Err(ProtocolError::BadDataTerminator);
+                }
+                let data = input.split_to(header.len).freeze();
+                input.advance(2);
+                if let Some(h) = self.data.take() {
+                    self.values.push(Value {
+                        key: h.key,
+                        flags: h.flags,
+                        cas: h.cas,
+                        data,
+                    });
+                }
+                continue;
+            }
+            let Some(line) = self.next_line(input)? else {
+                return Ok(Status::Partial);
+            };
+            if let Some(reply) = self.on_line(line)? {
+                return Ok(Status::Complete(reply));
+            }
+        }
+    }
+
+    /// Split the next complete line (without `\r\n`) off `input`.
+    fn next_line(&mut self, input: &mut BytesMut) -> Result<Option<Bytes>, ProtocolError> {
+        let from = self.scanned.min(input.len());
+        let found = input
+            .get(from..)
+            .and_then(|rest| memchr::memchr(b'\n', rest));
+        let Some(offset) = found else {
+            self.scanned = input.len();
+            // Even if `\n` came next, the line (less its `\r`) would be too long.
+            if input.len() > self.max_line_len.saturating_add(1) {
+                return Err(ProtocolError::LineTooLong {
+                    max: self.max_line_len,
+                });
+            }
+            return Ok(None);
+        };
+        let newline = from + offset;
+        let end = match newline.checked_sub(1) {
+            Some(cr) if input.get(cr) == Some(&b'\r') => cr,
+            _ => return Err(ProtocolError::BadLineEnding),
+        };
+        if end > self.max_line_len {
+            return Err(ProtocolError::LineTooLong {
+                max: self.max_line_len,
+            });
+        }
+        let mut line = input.split_to(newline + 1).freeze();
+        line.truncate(end);
+        self.scanned = 0;
+        Ok(Some(line))
+    }
+
+    /// Handle one line; `Some` when the reply is complete.
+    fn on_line(&mut self, line: Bytes) -> Result<Option<Result<Response, Error>>, ProtocolError> {
+        if let Some(err) = self.error_line(&line) {
+            return Ok(Some(Err(err)));
+        }
+        let l: &[u8] = &line;
+        let done = |r: Result<Response, Error>| Ok(Some(r));
+        match &self.expect {
+            Expect::Values { .. } if l == b"END" => {
+                done(Ok(Response::Values(std::mem::take(&mut self.values))))
+            }
+            Expect::Values { .. } if l.starts_with(b"VALUE ") => {
+                self.value_header(&line)?;
+                Ok(None)
+            }
+            Expect::Stored => match l {
+                b"STORED" => done(Ok(Response::Stored)),
+                b"NOT_STORED" => done(Err(Error::NotStored)),
+                b"EXISTS" => done(Err(Error::Exists)),
+                b"NOT_FOUND" => done(Err(Error::NotFound)),
+                _ => Err(self.unexpected(l)),
+            },
+            Expect::Deleted => match l {
+                b"DELETED" => done(Ok(Response::Deleted)),
+                b"NOT_FOUND" => done(Err(Error::NotFound)),
+                _ => Err(self.unexpected(l)),
+            },
+            Expect::Touched => match l {
+                b"TOUCHED" => done(Ok(Response::Touched)),
+                b"NOT_FOUND" => done(Err(Error::NotFound)),
+                _ => Err(self.unexpected(l)),
+            },
+            Expect::Number => match l {
+                b"NOT_FOUND" => done(Err(Error::NotFound)),
+                // The server may pad a shrunk number with trailing spaces.
+                _ => match parse_u64(trim_trailing_spaces(l)) {
+                    Some(n) => done(Ok(Response::Number(n))),
+                    None => Err(self.unexpected(l)),
+                },
+            },
+            Expect::Ok if l == b"OK" => done(Ok(Response::Ok)),
+            Expect::Version if l.starts_with(b"VERSION ") => {
+                let v = l.get(8..).unwrap_or_default();
+                done(Ok(Response::Version(
+                    String::from_utf8_lossy(v).into_owned(),
+                )))
+            }
+            Expect::Stats(StatsGroup::Reset) if l == b"RESET" => done(Ok(Response::Ok)),
+            Expect::Stats(group) if l == b"END" => {
+                let group = group.clone();
+                let lines = std::mem::take(&mut self.stats);
+                done(Ok(Response::Stats(stats::group(&group, lines)?)))
+            }
+            Expect::Stats(_) if l.starts_with(b"STAT ") => {
+                self.stat_line(l)?;
+                Ok(None)
+            }
+            _ => Err(self.unexpected(l)),
+        }
+    }
+
+    /// `ERROR`, `CLIENT_ERROR <msg>`, `SERVER_ERROR <msg>` as per-request errors.
+    fn error_line(&self, l: &[u8]) -> Option<Error> {
+        let msg = |rest: &[u8]| String::from_utf8_lossy(rest).into_owned();
+        if l == b"ERROR" || l.starts_with(b"ERROR ") {
+            Some(Error::UnknownCommand)
+        } else if let Some(rest) = l.strip_prefix(b"CLIENT_ERROR ") {
+            let non_numeric = rest.starts_with(b"cannot increment or decrement non-numeric value");
+            Some(if non_numeric && self.expect == Expect::Number {
+                Error::NonNumeric
+            } else {
+                Error::Client(msg(rest))
+            })
+        } else {
+            l.strip_prefix(b"SERVER_ERROR ")
+                .map(|rest| Error::Server(msg(rest)))
+        }
+    }
+
+    /// `VALUE <key> <flags> <bytes> [<cas unique>]`.
+    fn value_header(&mut self, line: &Bytes) -> Result<(), ProtocolError> {
+        let Expect::Values { keys, cas } = &self.expect else {
+            return Err(self.unexpected(line));
+        };
+        let mut fields = line.split(|&b| b == b' ').skip(1);
+        let (Some(key), Some(flags), Some(len)) = (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(self.unexpected(line));
+        };
+        let cas_unique = match (fields.next(), *cas) {
+            (Some(c), true) => Some(parse_u64(c).ok_or_else(|| self.unexpected(line))?),
+            (None, false) => None,
+            _ => return Err(self.unexpected(line)),
+        };
+        if fields.next().is_some() {
+            return Err(self.unexpected(line));
+        }
+        let flags = parse_u64(flags)
+            .and_then(|f| u32::try_from(f).ok())
+            .ok_or_else(|| self.unexpected(line))?;
+        let len = parse_u64(len).ok_or_else(|| self.unexpected(line))?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l <= self.max_value_len)
+            .ok_or(ProtocolError::ValueTooLarge {
+                len,
+                max: self.max_value_len,
+            })?;
+        // The key must answer one of the keys still ahead, in request order.
+        let ahead = keys.get(self.next_key..).unwrap_or_default();
+        let Some(pos) = ahead.iter().position(|k| k[..] == *key) else {
+            return Err(ProtocolError::UnrequestedKey(show_line(key)));
+        };
+        self.next_key += pos + 1;
+        // The key is the first field after "VALUE " (an empty field never
+        // matches, as requested keys are never empty).
+        let key_start = b"VALUE ".len();
+        self.data = Some(ValueHeader {
+            key: line.slice(key_start..key_start + key.len()),
+            flags,
+            cas: cas_unique,
+            len,
+        });
+        Ok(())
+    }
+
+    /// `STAT <name> <value>`; the value may hold spaces.
+    fn stat_line(&mut self, l: &[u8]) -> Result<(), ProtocolError> {
+        if self.stats.len() >= self.max_stats_entries {
+            return Err(ProtocolError::TooManyEntries {
+                max: self.max_stats_entries,
+            });
+        }
+        let rest = l.get(5..).unwrap_or_default();
+        let (name, value) = match memchr::memchr(b' ', rest) {
+            Some(i) => (
+                rest.get(..i).unwrap_or_default(),
+                rest.get(i + 1..).unwrap_or_default(),
+            ),
+            None => (rest, &b""[..]),
+        };
+        if name.is_empty() {
+            return Err(self.unexpected(l));
+        }
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        self.stats.push((text(name), text(value)));
+        Ok(())
+    }
+
+    fn unexpected(&self, line: &[u8]) -> ProtocolError {
+        ProtocolError::UnexpectedLine {
+            line: show_line(line),
+            request: self.expect.name(),
+        }
+    }
+}
+
+/// A strict decimal `u64`: digits only, no sign, no overflow.
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |n, &b| {
+        let d = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })
+}
+
+fn trim_trailing_spaces(mut s: &[u8]) -> &[u8] {
+    while let [rest @ .., b' '] = s {
+        s = rest;
+    }
+    s
+}
+
+/// What the first bytes of a reply line say about it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum LineStart {
+    /// Too few bytes to tell.
+    Incomplete,
+    /// `ERROR`, `CLIENT_ERROR ...` or `SERVER_ERROR ...`.
+    Error,
+    /// Anything else.
+    Other,
+}
+
+/// Classify the start of `input` without waiting for the whole line.
+pub(crate) fn line_start(input: &[u8]) -> LineStart {
+    const ERRORS: [&[u8]; 4] = [b"ERROR\r", b"ERROR ", b"CLIENT_ERROR ", b"SERVER_ERROR "];
+    let mut incomplete = false;
+    for e in ERRORS {
+        if input.starts_with(e) {
+            return LineStart::Error;
+        }
+        incomplete |= e.starts_with(input);
+    }
+    if incomplete {
+        LineStart::Incomplete
+    } else {
+        LineStart::Other
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,480 @@
+//! Every reply form, whole, split at every byte boundary and one byte at a time.
+
+use super::*;
+use crate::stats::{SizeStats, StatValue};
+
+type Outcome = Result<Result<Response, Error>, ProtocolError>;
+
+fn config() -> Config {
+    Config::default()
+}
+
+/// Feed `chunks` one after the other; the outcome and the bytes left over.
+fn feed(expect: &Expect, chunks: &[&[u8]]) -> (Option<Outcome>, Vec<u8>) {
+    let mut parser = ResponseParser::new(expect.clone(), &config());
+    let mut input = BytesMut::new();
+    for chunk in chunks {
+        input.extend_from_slice(chunk);
+        match parser.parse(&mut input) {
+            Ok(Status::Partial) => {}
+            Ok(Status::Complete(r)) => return (Some(Ok(r)), input.to_vec()),
+            Err(e) => return (Some(Err(e)), input.to_vec()),
+        }
+    }
+    (None, input.to_vec())
+}
+
+/// Parse `wire` whole, at every split point and byte by byte; all must
+/// agree. Returns the outcome; a complete reply must consume exactly `wire`.
+fn parse_every_way(expect: &Expect, wire: &[u8]) -> Outcome {
+    let (whole, rest) = feed(expect, &[wire]);
+    let whole = whole.unwrap_or_else(|| panic!("incomplete: {:?}", String::from_utf8_lossy(wire)));
+    if whole.is_ok() {
+        assert!(rest.is_empty(), "left over {rest:?}");
+    }
+    let show = |o: &Outcome| format!("{o:?}");
+    for at in 0..=wire.len() {
+        let (split, _) = feed(expect, &[&wire[..at], &wire[at..]]);
+        assert_eq!(
+            show(&split.expect("complete")),
+            show(&whole),
+            "split at {at}"
+        );
+    }
+    let bytes: Vec<&[u8]> = wire.chunks(1).collect();
+    let (one_by_one, _) = feed(expect, &bytes);
+    assert_eq!(
+        show(&one_by_one.expect("complete")),
+        show(&whole),
+        "byte by byte"
+    );
+    whole
+}
+
+fn ok(expect: &Expect, wire: &[u8]) -> Response {
+    match parse_every_way(expect, wire) {
+        Ok(Ok(r)) => r,
+        other => panic!("{:?}: {other:?}", String::from_utf8_lossy(wire)),
+    }
+}
+
+fn err(expect: &Expect, wire: &[u8]) -> Error {
+    match parse_every_way(expect, wire) {
+        Ok(Err(e)) => e,
+        other => panic!("{:?}: {other:?}", String::from_utf8_lossy(wire)),
+    }
+}
+
+fn violation(expect: &Expect, wire: &[u8]) -> ProtocolError {
+    match parse_every_way(expect, wire) {
+        Err(e) => e,
+        other => panic!("{:?}: {other:?}", String::from_utf8_lossy(wire)),
+    }
+}
+
+fn values(keys: &[&str], cas: bool) -> Expect {
+    Expect::Values {
+        keys: keys
+            .iter()
+            .map(|k| Bytes::copy_from_slice(k.as_bytes()))
+            .collect(),
+        cas,
+    }
+}
+
+fn value(key: &str, flags: u32, cas: Option<u64>, data: &[u8]) -> Value {
+    Value {
+        key: Bytes::copy_from_slice(key.as_bytes()),
+        flags,
+        cas,
+        data: Bytes::copy_from_slice(data),
+    }
+}
+
+#[test]
+fn retrieval_replies() {
+    let e = values(&["a", "b", "c"], false);
+    assert_eq!(ok(&e, b"END\r\n"), Response::Values(vec![]));
+    assert_eq!(
+        ok(&e, b"VALUE a 12 3\r\nxXx\r\nVALUE c 0 0\r\n\r\nEND\r\n"),
+        Response::Values(vec![value("a", 12, None, b"xXx"), value("c", 0, None, b"")])
+    );
+    // Data may hold anything, including the protocol's own lines.
+    assert_eq!(
+        ok(
+            &e,
+            b"VALUE b 4294967295 11\r\n\r\nEND\r\n\0\xff\r\n\r\nEND\r\n"
+        ),
+        Response::Values(vec![value("b", u32::MAX, None, b"\r\nEND\r\n\0\xff\r\n")])
+    );
+    let e = values(&["foo"], true);
+    assert_eq!(
+        ok(&e, b"VALUE foo 0 3 18446744073709551615\r\nbaz\r\nEND\r\n"),
+        Response::Values(vec![value("foo", 0, Some(u64::MAX), b"baz")])
+    );
+    // The same key requested twice may be answered twice.
+    let e = values(&["k", "k"], false);
+    assert_eq!(
+        ok(&e, b"VALUE k 0 1\r\n1\r\nVALUE k 0 1\r\n1\r\nEND\r\n"),
+        Response::Values(vec![value("k", 0, None, b"1"), value("k", 0, None, b"1")])
+    );
+}
+
+#[test]
+fn retrieval_values_share_the_input_allocation() {
+    let mut parser = ResponseParser::new(values(&["k"], false), &config());
+    let mut input = BytesMut::from(&b"VALUE k 0 5\r\nhello\r\nEND\r\n"[..]);
+    let start = input.as_ptr() as usize;
+    let Ok(Status::Complete(Ok(Response::Values(v)))) = parser.parse(&mut input) else {
+        panic!()
+    };
+    // Zero copy: the data points into the buffer the bytes arrived in.
+    assert_eq!(
+        v[0].data.as_ptr() as usize,
+        start + b"VALUE k 0 5\r\n".len()
+    );
+}
+
+#[test]
+fn error_lines_answer_any_request() {
+    let all = [
+        values(&["k"], false),
+        Expect::Stored,
+        Expect::Deleted,
+        Expect::Number,
+        Expect::Touched,
+        Expect::Ok,
+        Expect::Version,
+        Expect::Stats(StatsGroup::General),
+        Expect::Quiet,
+    ];
+    for e in &all {
+        assert!(
+            matches!(err(e, b"ERROR\r\n"), Error::UnknownCommand),
+            "{e:?}"
+        );
+        assert!(matches!(
+            err(e, b"ERROR unknown command\r\n"),
+            Error::UnknownCommand
+        ));
+        assert!(
+            matches!(err(e, b"CLIENT_ERROR bad data chunk\r\n"), Error::Client(m) if m == "bad data chunk")
+        );
+        assert!(
+            matches!(err(e, b"SERVER_ERROR out of memory\r\n"), Error::Server(m) if m == "out of memory")
+        );
+    }
+    // An error in the middle of a retrieval ends it.
+    let e = values(&["a", "b"], false);
+    assert!(matches!(
+        err(&e, b"VALUE a 0 1\r\nx\r\nSERVER_ERROR oops\r\n"),
+        Error::Server(_)
+    ));
+}
+
+#[test]
+fn storage_replies() {
+    assert_eq!(ok(&Expect::Stored, b"STORED\r\n"), Response::Stored);
+    assert!(matches!(
+        err(&Expect::Stored, b"NOT_STORED\r\n"),
+        Error::NotStored
+    ));
+    assert!(matches!(err(&Expect::Stored, b"EXISTS\r\n"), Error::Exists));
+    assert!(matches!(
+        err(&Expect::Stored, b"NOT_FOUND\r\n"),
+        Error::NotFound
+    ));
+    assert!(matches!(
+        err(
+            &Expect::Stored,
+            b"SERVER_ERROR object too large for cache\r\n"
+        ),
+        Error::Server(_)
+    ));
+}
+
+#[test]
+fn delete_touch_ok_version_replies() {
+    assert_eq!(ok(&Expect::Deleted, b"DELETED\r\n"), Response::Deleted);
+    assert!(matches!(
+        err(&Expect::Deleted, b"NOT_FOUND\r\n"),
+        Error::NotFound
+    ));
+    assert_eq!(ok(&Expect::Touched, b"TOUCHED\r\n"), Response::Touched);
+    assert!(matches!(
+        err(&Expect::Touched, b"NOT_FOUND\r\n"),
+        Error::NotFound
+    ));
+    assert_eq!(ok(&Expect::Ok, b"OK\r\n"), Response::Ok);
+    assert_eq!(
+        ok(&Expect::Version, b"VERSION 1.6.21\r\n"),
+        Response::Version("1.6.21".into())
+    );
+}
+
+#[test]
+fn arithmetic_replies() {
+    assert_eq!(ok(&Expect::Number, b"2\r\n"), Response::Number(2));
+    assert_eq!(ok(&Expect::Number, b"0\r\n"), Response::Number(0));
+    assert_eq!(
+        ok(&Expect::Number, b"18446744073709551615\r\n"),
+        Response::Number(u64::MAX)
+    );
+    // decr may leave trailing spaces where digits were.
+    assert_eq!(ok(&Expect::Number, b"9 \r\n"), Response::Number(9));
+    assert!(matches!(
+        err(&Expect::Number, b"NOT_FOUND\r\n"),
+        Error::NotFound
+    ));
+    assert!(matches!(
+        err(
+            &Expect::Number,
+            b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+        ),
+        Error::NonNumeric
+    ));
+    assert!(matches!(
+        err(
+            &Expect::Number,
+            b"CLIENT_ERROR invalid numeric delta argument\r\n"
+        ),
+        Error::Client(_)
+    ));
+    for bad in [
+        &b"18446744073709551616\r\n"[..],
+        b"-1\r\n",
+        b" 1\r\n",
+        b"1a\r\n",
+        b"\r\n",
+    ] {
+        assert!(matches!(
+            violation(&Expect::Number, bad),
+            ProtocolError::UnexpectedLine { .. }
+        ));
+    }
+}
+
+#[test]
+fn stats_replies() {
+    let general = ok(
+        &Expect::Stats(StatsGroup::General),
+        b"STAT pid 22356\r\nSTAT rusage_user 8.904556\r\nSTAT version 1.4.14\r\nSTAT libevent 2.0.19-stable\r\nEND\r\n",
+    );
+    let Response::Stats(Stats::General(map)) = general else {
+        panic!("{general:?}")
+    };
+    assert_eq!(map["pid"], StatValue::UInt(22356));
+    assert_eq!(map["rusage_user"], StatValue::Float(8.904556));
+    assert_eq!(map["version"], StatValue::Text("1.4.14".into()));
+
+    let settings = ok(
+        &Expect::Stats(StatsGroup::Settings),
+        b"STAT cas_enabled yes\r\nSTAT evictions on\r\nSTAT growth_factor 1.25\r\nSTAT inter NULL\r\nEND\r\n",
+    );
+    let Response::Stats(Stats::Settings(map)) = settings else {
+        panic!("{settings:?}")
+    };
+    assert_eq!(map["cas_enabled"], StatValue::Bool(true));
+    assert_eq!(map["evictions"], StatValue::Text("on".into()));
+
+    let items = ok(
+        &Expect::Stats(StatsGroup::Items),
+        b"STAT items:1:number 3\r\nSTAT items:1:age 766\r\nEND\r\n",
+    );
+    let Response::Stats(Stats::Items(by_class)) = items else {
+        panic!("{items:?}")
+    };
+    assert_eq!(by_class[&1]["number"], StatValue::UInt(3));
+
+    let slabs = ok(
+        &Expect::Stats(StatsGroup::Slabs),
+        b"STAT 1:chunk_size 80\r\nSTAT active_slabs 1\r\nEND\r\n",
+    );
+    let Response::Stats(Stats::Slabs(s)) = slabs else {
+        panic!("{slabs:?}")
+    };
+    assert_eq!(s.classes[&1]["chunk_size"], StatValue::UInt(80));
+    assert_eq!(s.totals["active_slabs"], StatValue::UInt(1));
+
+    assert_eq!(
+        ok(
+            &Expect::Stats(StatsGroup::Sizes),
+            b"STAT 64 1\r\nSTAT 96 2\r\nEND\r\n"
+        ),
+        Response::Stats(Stats::Sizes(SizeStats {
+            sizes: vec![(64, 1), (96, 2)],
+            enabled: true
+        }))
+    );
+    let conns = ok(
+        &Expect::Stats(StatsGroup::Conns),
+        b"STAT 23:addr tcp:127.0.0.1:5000\r\nSTAT 23:state conn_parse_cmd\r\nEND\r\n",
+    );
+    let Response::Stats(Stats::Conns(c)) = conns else {
+        panic!("{conns:?}")
+    };
+    assert_eq!(c[&23]["state"], StatValue::Text("conn_parse_cmd".into()));
+    assert_eq!(
+        ok(&Expect::Stats(StatsGroup::Reset), b"RESET\r\n"),
+        Response::Ok
+    );
+    assert_eq!(
+        ok(&Expect::Stats(StatsGroup::General), b"END\r\n"),
+        Response::Stats(Stats::General(Default::default()))
+    );
+}
+
+#[test]
+fn protocol_violations() {
+    let get = values(&["k"], false);
+    let gets = values(&["k"], true);
+    let cases: Vec<(&Expect, &[u8])> = vec![
+        (&Expect::Stored, b"DELETED\r\n"),
+        (&Expect::Deleted, b"STORED\r\n"),
+        (&Expect::Touched, b"OK\r\n"),
+        (&Expect::Ok, b"STORED\r\n"),
+        (&Expect::Version, b"VERSIONX\r\n"),
+        (&Expect::Quiet, b"STORED\r\n"),
+        (&get, b"STORED\r\n"),
+        (&get, b"VALUE k 0\r\n"),
+        (&get, b"VALUE k 0 1 5\r\nx\r\nEND\r\n"),
+        (&gets, b"VALUE k 0 1\r\nx\r\nEND\r\n"),
+        (&gets, b"VALUE k 0 1 5 6\r\nx\r\nEND\r\n"),
+        (&get, b"VALUE k 4294967296 1\r\nx\r\nEND\r\n"),
+        (&get, b"VALUE k -1 1\r\nx\r\nEND\r\n"),
+        (&get, b"VALUE k 0 x\r\n"),
+        (&Expect::Stats(StatsGroup::General), b"STAT \r\n"),
+        (&Expect::Stats(StatsGroup::General), b"VALUE k 0 1\r\n"),
+        (
+            &Expect::Stats(StatsGroup::Items),
+            b"STAT number 1\r\nEND\r\n",
+        ),
+    ];
+    for (e, wire) in cases {
+        let v = violation(e, wire);
+        assert!(
+            matches!(v, ProtocolError::UnexpectedLine { .. }),
+            "{wire:?}: {v:?}"
+        );
+    }
+    assert_eq!(
+        violation(&Expect::Stored, b"STORED\n"),
+        ProtocolError::BadLineEnding
+    );
+    assert_eq!(
+        violation(&Expect::Stored, b"\n"),
+        ProtocolError::BadLineEnding
+    );
+    assert_eq!(
+        violation(&get, b"VALUE k 0 1\r\nxy\r\n"),
+        ProtocolError::BadDataTerminator
+    );
+    assert!(matches!(
+        violation(&get, b"VALUE other 0 1\r\nx\r\nEND\r\n"),
+        ProtocolError::UnrequestedKey(_)
+    ));
+    // Keys must come in request order.
+    let ab = values(&["a", "b"], false);
+    assert!(matches!(
+        violation(&ab, b"VALUE b 0 1\r\nx\r\nVALUE a 0 1\r\nx\r\nEND\r\n"),
+        ProtocolError::UnrequestedKey(_)
+    ));
+}
+
+#[test]
+fn oversized_length_header_fails_without_allocating() {
+    let e = values(&["k"], false);
+    for wire in [
+        &b"VALUE k 0 18446744073709551615\r\n"[..],
+        b"VALUE k 0 1114113\r\n",
+    ] {
+        assert!(matches!(
+            violation(&e, wire),
+            ProtocolError::ValueTooLarge { .. }
+        ));
+    }
+    // An allowed length announces a value; nothing is reserved for it
+    // before its bytes arrive.
+    let mut parser = ResponseParser::new(e, &config());
+    let mut input = BytesMut::with_capacity(64);
+    input.extend_from_slice(b"VALUE k 0 1048576\r\n");
+    assert!(matches!(parser.parse(&mut input), Ok(Status::Partial)));
+    assert!(
+        input.capacity() <= 64,
+        "capacity grew to {}",
+        input.capacity()
+    );
+}
+
+#[test]
+fn overlong_lines_are_refused_before_their_end() {
+    let small = Config::default().max_line_len(16);
+    let mut parser = ResponseParser::new(Expect::Stored, &small);
+    let mut input = BytesMut::from(&[b'x'; 18][..]);
+    assert_eq!(
+        parser.parse(&mut input).unwrap_err(),
+        ProtocolError::LineTooLong { max: 16 }
+    );
+    let mut parser = ResponseParser::new(Expect::Stored, &small);
+    let mut input = BytesMut::from(&b"xxxxxxxxxxxxxxxxx\r\n"[..]);
+    assert_eq!(
+        parser.parse(&mut input).unwrap_err(),
+        ProtocolError::LineTooLong { max: 16 }
+    );
+    // Exactly at the limit is fine.
+    let mut parser = ResponseParser::new(Expect::Version, &small);
+    let mut input = BytesMut::from(&b"VERSION 1.2.3456\r\n"[..]);
+    assert!(matches!(
+        parser.parse(&mut input),
+        Ok(Status::Complete(Ok(_)))
+    ));
+}
+
+#[test]
+fn stats_entries_are_bounded() {
+    let small = Config::default().max_stats_entries(2);
+    let mut parser = ResponseParser::new(Expect::Stats(StatsGroup::General), &small);
+    let mut input = BytesMut::from(&b"STAT a 1\r\nSTAT b 2\r\nSTAT c 3\r\nEND\r\n"[..]);
+    assert_eq!(
+        parser.parse(&mut input).unwrap_err(),
+        ProtocolError::TooManyEntries { max: 2 }
+    );
+}
+
+#[test]
+fn a_large_value_arriving_byte_by_byte_is_not_rescanned() {
+    // 256 KiB one byte at a time: quadratic rescanning would be 2^35 steps.
+    let len = 256 * 1024;
+    let mut wire = format!("VALUE k 0 {len}\r\n").into_bytes();
+    wire.extend((0..len).map(|i| (i % 251) as u8));
+    wire.extend_from_slice(b"\r\nEND\r\n");
+    let mut parser = ResponseParser::new(values(&["k"], false), &config());
+    let mut input = BytesMut::new();
+    let mut done = None;
+    for b in &wire {
+        input.extend_from_slice(std::slice::from_ref(b));
+        if let Status::Complete(r) = parser.parse(&mut input).unwrap() {
+            done = Some(r);
+        }
+    }
+    let Some(Ok(Response::Values(v))) = done else {
+        panic!("{done:?}")
+    };
+    assert_eq!(v[0].data.len(), len);
+    assert!(v[0]
+        .data
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b == (i % 251) as u8));
+}
+
+#[test]
+fn line_start_classification() {
+    assert_eq!(line_start(b"E"), LineStart::Incomplete);
+    assert_eq!(line_start(b"ERROR"), LineStart::Incomplete);
+    assert_eq!(line_start(b"ERROR\r"), LineStart::Error);
+    assert_eq!(line_start(b"SERVER_ERROR x"), LineStart::Error);
+    assert_eq!(line_start(b"CLIENT_"), LineStart::Incomplete);
+    assert_eq!(line_start(b"END\r\n"), LineStart::Other);
+    assert_eq!(line_start(b"ERRORS"), LineStart::Other);
+}

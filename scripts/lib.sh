@@ -1,0 +1,100 @@
+# shellcheck shell=bash
+# Helpers shared by scripts/test and scripts/demo. Source it; don't run it.
+
+# Prints a step header.
+step() {
+    printf '\n\033[1m==> %s\033[0m\n' "$*"
+}
+
+# Prints a message on stderr and exits.
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# Runs a command as root: directly when root, else with sudo when available.
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+# The memcached binary to use: $MEMCACHED_BIN, else memcached on PATH.
+memcached_bin() {
+    if [[ -n "${MEMCACHED_BIN:-}" ]]; then
+        printf '%s\n' "$MEMCACHED_BIN"
+    else
+        command -v memcached
+    fi
+}
+
+# Installs the Debian package `memcached` when no memcached binary is found.
+# MEMCACHED_BIN, when set, is trusted and nothing is installed.
+ensure_memcached() {
+    if [[ -n "${MEMCACHED_BIN:-}" ]]; then
+        [[ -x "$MEMCACHED_BIN" ]] || command -v "$MEMCACHED_BIN" >/dev/null 2>&1 ||
+            die "MEMCACHED_BIN=$MEMCACHED_BIN is not an executable"
+        return 0
+    fi
+    if command -v memcached >/dev/null 2>&1; then
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "memcached is not installed and apt-get is not available: install memcached or set MEMCACHED_BIN"
+    echo "memcached not found: installing the Debian package memcached"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends memcached
+    command -v memcached >/dev/null 2>&1 || die "memcached still not on PATH after installing it"
+}
+
+# Installs the rustfmt and clippy components when cargo lacks them.
+ensure_rust_tools() {
+    command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (https://rustup.rs)"
+    if ! cargo fmt --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 || die "cargo fmt missing and rustup not found"
+        rustup component add rustfmt
+    fi
+    if ! cargo clippy --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 || die "cargo clippy missing and rustup not found"
+        rustup component add clippy
+    fi
+}
+
+# Installs cargo-fuzz when missing.
+ensure_cargo_fuzz() {
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "cargo-fuzz not found: installing it"
+        cargo install cargo-fuzz --locked
+    fi
+}
+
+# Prints a loopback TCP port that is free right now.
+free_port() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+        return
+    fi
+    local port
+    for _ in $(seq 1 100); do
+        port=$((20000 + RANDOM % 40000))
+        # A refused connection means nothing listens there.
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return
+        fi
+    done
+    die "no free loopback port found"
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_answers() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}

@@ -1,0 +1,1 @@
+//! Test support: real memcached processes on free loopback ports.

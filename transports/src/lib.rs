@@ -1,0 +1,2 @@
+//! memwire: a memcached client built on the sans-IO [`memwire_core`].
+pub use memwire_core::*;
