@@ -65,6 +65,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod cluster;
 pub mod connection;
 pub mod error;
 pub mod key;
