@@ -64,8 +64,15 @@ ensure_rust_tools() {
     fi
 }
 
-# Installs cargo-fuzz when missing.
+# Installs cargo-fuzz when missing, and a C++ compiler (libfuzzer-sys builds
+# libFuzzer from C++ sources).
 ensure_cargo_fuzz() {
+    if ! command -v c++ >/dev/null 2>&1 && ! command -v clang++ >/dev/null 2>&1; then
+        command -v apt-get >/dev/null 2>&1 || die "no C++ compiler for cargo fuzz: install g++"
+        echo "no C++ compiler: installing the Debian package g++"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++
+    fi
     if ! cargo fuzz --version >/dev/null 2>&1; then
         echo "cargo-fuzz not found: installing it"
         cargo install cargo-fuzz --locked
