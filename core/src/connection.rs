@@ -189,6 +189,16 @@ impl Connection {
         self.pending.iter().filter(|p| !p.quiet).count()
     }
 
+    /// Bytes received but not yet consumed: the unfinished start of a reply.
+    ///
+    /// Between calls this never exceeds the largest of
+    /// [`Config::max_line_len`] + 1, [`Config::max_value_len`] + 1 and 12
+    /// (the start of an error line that may answer a `noreply` request): a
+    /// longer line or value block is refused, never buffered.
+    pub fn buffered_input(&self) -> usize {
+        self.input.len()
+    }
+
     // ---- requests in ----
 
     /// Validate and encode `command`, queue its bytes for output and
@@ -352,11 +362,13 @@ impl Connection {
                     LineStart::Error => {
                         if self.pending.iter().any(|p| !p.quiet) {
                             // Could be the noreply request's error or the next
-                            // request's reply: refuse to guess.
-                            let end =
-                                memchr::memchr(b'\r', &self.input).unwrap_or(self.input.len());
-                            let line = show_line(self.input.get(..end).unwrap_or_default());
-                            self.kill(ProtocolError::AmbiguousError(line).into(), |_| true);
+                            // request's reply: refuse to guess. Name the kind of
+                            // error only: how much of its message has arrived
+                            // depends on how the bytes were split.
+                            let end = memchr::memchr2(b' ', b'\r', &self.input)
+                                .unwrap_or(self.input.len());
+                            let word = show_line(self.input.get(..end).unwrap_or_default());
+                            self.kill(ProtocolError::AmbiguousError(word).into(), |_| true);
                             return;
                         }
                         if let Some(head) = self.pending.front_mut() {

@@ -200,8 +200,9 @@ pub enum ProtocolError {
     #[error("{0} bytes received while no request was pending")]
     UnsolicitedData(usize),
     /// An error line arrived while `noreply` requests were in flight ahead of
-    /// a request that expects a reply: it cannot be attributed safely.
-    #[error("error reply {0:?} cannot be attributed: noreply requests were in flight")]
+    /// a request that expects a reply: it cannot be attributed safely. Holds
+    /// the kind of error line: `ERROR`, `CLIENT_ERROR` or `SERVER_ERROR`.
+    #[error("error reply {0} cannot be attributed: noreply requests were in flight")]
     AmbiguousError(String),
 }
 

@@ -229,15 +229,18 @@ impl ResponseParser {
             return Ok(None);
         };
         let newline = from + offset;
-        let end = match newline.checked_sub(1) {
-            Some(cr) if input.get(cr) == Some(&b'\r') => cr,
-            _ => return Err(ProtocolError::BadLineEnding),
-        };
-        if end > self.max_line_len {
+        // The length is checked before the line ending, by the same measure
+        // as above, so that a line gets the same verdict whether its `\n`
+        // arrived with it or in a later read.
+        if newline > self.max_line_len.saturating_add(1) {
             return Err(ProtocolError::LineTooLong {
                 max: self.max_line_len,
             });
         }
+        let end = match newline.checked_sub(1) {
+            Some(cr) if input.get(cr) == Some(&b'\r') => cr,
+            _ => return Err(ProtocolError::BadLineEnding),
+        };
         let mut line = input.split_to(newline + 1).freeze();
         line.truncate(end);
         self.scanned = 0;

@@ -23,6 +23,8 @@
 //! the tests run as root (memcached refuses to run as root otherwise), plus
 //! any arguments given to [`MemcachedBuilder::arg`].
 
+pub mod conformance;
+pub mod seed;
 mod server;
 
 pub use server::{free_port, Memcached, MemcachedBuilder};

@@ -262,8 +262,34 @@ fn an_error_that_could_belong_to_two_requests_poisons() {
     assert_eq!(done[0].0, g);
     assert!(matches!(
         &done[0].1,
-        Err(Error::Protocol(ProtocolError::AmbiguousError(_)))
+        Err(Error::Protocol(ProtocolError::AmbiguousError(word))) if word == "SERVER_ERROR"
     ));
+}
+
+#[test]
+fn an_ambiguous_error_reads_the_same_however_it_is_split() {
+    // Found by the fuzz target connection_stream: the error used to quote
+    // as much of the line as had arrived, so the same bytes read in other
+    // chunks gave another error.
+    let wire = b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+    for at in 13..=wire.len() {
+        let mut c = conn();
+        c.send(Command::incr("a", 1).noreply(), None).unwrap();
+        let g = c.send(Command::get("a"), None).unwrap();
+        let _ = drain(&mut c);
+        c.handle_input(&wire[..at]);
+        c.handle_input(&wire[at..]);
+        let done = drain(&mut c);
+        assert_eq!(done[0].0, g);
+        assert!(
+            matches!(
+                &done[0].1,
+                Err(Error::Protocol(ProtocolError::AmbiguousError(word))) if word == "CLIENT_ERROR"
+            ),
+            "split at {at}: {:?}",
+            done[0].1
+        );
+    }
 }
 
 #[test]

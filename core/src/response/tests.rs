@@ -431,6 +431,37 @@ fn overlong_lines_are_refused_before_their_end() {
 }
 
 #[test]
+fn an_overlong_line_gets_one_verdict_however_it_is_split() {
+    // Found by the fuzz target response_parser: a line too long even for
+    // its `\r`, ended by a bare `\n`, was LineTooLong when its bytes came
+    // one by one but BadLineEnding when the `\n` came with them.
+    let small = Config::default().max_line_len(16);
+    for wire in [&b"xxxxxxxxxxxxxxxxxx\n"[..], b"xxxxxxxxxxxxxxxxxx\r\n"] {
+        let mut whole = ResponseParser::new(Expect::Stored, &small);
+        let mut input = BytesMut::from(wire);
+        assert_eq!(
+            whole.parse(&mut input).unwrap_err(),
+            ProtocolError::LineTooLong { max: 16 },
+            "{wire:?}"
+        );
+        let mut bytewise = ResponseParser::new(Expect::Stored, &small);
+        let mut input = BytesMut::new();
+        let verdict = wire.iter().find_map(|b| {
+            input.extend_from_slice(&[*b]);
+            bytewise.parse(&mut input).err()
+        });
+        assert_eq!(verdict, Some(ProtocolError::LineTooLong { max: 16 }));
+    }
+    // One byte shorter, a bare `\n` is a bad line ending either way.
+    assert_eq!(
+        ResponseParser::new(Expect::Stored, &small)
+            .parse(&mut BytesMut::from(&b"xxxxxxxxxxxxxxxxx\n"[..]))
+            .unwrap_err(),
+        ProtocolError::BadLineEnding
+    );
+}
+
+#[test]
 fn stats_entries_are_bounded() {
     let small = Config::default().max_stats_entries(2);
     let mut parser = ResponseParser::new(Expect::Stats(StatsGroup::General), &small);

@@ -1,0 +1,41 @@
+//! Every input that ever crashed a fuzz target, replayed through the same
+//! check: `fuzz/regressions/<target>/*` (see `fuzz/README.md`).
+
+mod harness;
+
+use std::fs;
+use std::path::Path;
+
+fn replay(target: &str, check: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions")
+        .join(target);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return; // no crash was ever found for this target
+    };
+    let mut files: Vec<_> = entries
+        .map(|e| e.expect("readable directory").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    for file in files {
+        let data = fs::read(&file).expect("readable regression input");
+        eprintln!("{target}: {}", file.display());
+        check(&data);
+    }
+}
+
+#[test]
+fn response_parser_regressions() {
+    replay("response_parser", harness::response_parser);
+}
+
+#[test]
+fn roundtrip_regressions() {
+    replay("roundtrip", harness::roundtrip);
+}
+
+#[test]
+fn connection_stream_regressions() {
+    replay("connection_stream", harness::connection_stream);
+}

@@ -1,0 +1,12 @@
+//! The conformance suite (`memwire_tests::conformance`) on the blocking
+//! client.
+#![cfg(feature = "blocking")]
+
+memwire_tests::conformance_suite!(memwire::blocking::Client);
+
+/// The blocking client is `Send + Sync` and cheap to clone.
+#[test]
+fn client_is_send_sync_clone() {
+    fn assert<T: Send + Sync + Clone + 'static>() {}
+    assert::<memwire::blocking::Client>();
+}

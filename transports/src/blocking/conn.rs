@@ -1,0 +1,286 @@
+//! One socket driving one core [`Connection`], with blocking std I/O.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use memwire_core::cluster::ServerAddr;
+use memwire_core::{Command, Config, Connection, Error, RequestId, Response};
+
+/// Bytes read from the socket per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+
+#[derive(Debug)]
+enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(Some(t)),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_read_timeout(Some(t)),
+        }
+    }
+
+    fn set_write_timeout(&self, t: Duration) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_write_timeout(Some(t)),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_write_timeout(Some(t)),
+        }
+    }
+
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nonblocking(on),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_nonblocking(on),
+        }
+    }
+
+    fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.peek(buf),
+            // UnixStream::peek is unstable; a non-blocking read tells the
+            // same for an idle connection (any byte means it is unusable).
+            #[cfg(unix)]
+            Stream::Unix(s) => {
+                let mut s = s;
+                s.read(buf)
+            }
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+}
+
+/// A connected socket and its protocol state. Dropped (never reused) once
+/// the protocol state is poisoned or the socket failed.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    stream: Stream,
+    proto: Connection,
+    buf: Box<[u8]>,
+    /// Completions polled while waiting for another request.
+    stash: Vec<(RequestId, Result<Response, Error>)>,
+    /// The I/O error that broke the socket, reported instead of `Closed`.
+    io_error: Option<Error>,
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+impl Conn {
+    /// Connect to `addr` within `connect_timeout`.
+    pub(crate) fn connect(
+        addr: &ServerAddr,
+        connect_timeout: Duration,
+        protocol: Config,
+    ) -> Result<Conn, Error> {
+        let stream = match addr {
+            ServerAddr::Tcp { host, port } => {
+                let mut last = None;
+                let mut found = None;
+                for sa in (host.as_str(), *port).to_socket_addrs()? {
+                    match TcpStream::connect_timeout(&sa, connect_timeout) {
+                        Ok(s) => {
+                            found = Some(s);
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                let s = match (found, last) {
+                    (Some(s), _) => s,
+                    (None, Some(e)) if is_timeout(&e) => return Err(Error::Timeout),
+                    (None, Some(e)) => return Err(e.into()),
+                    (None, None) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("{host} resolves to no address"),
+                        )
+                        .into())
+                    }
+                };
+                s.set_nodelay(true)?;
+                Stream::Tcp(s)
+            }
+            #[cfg(unix)]
+            ServerAddr::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
+            #[cfg(not(unix))]
+            ServerAddr::Unix(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "unix sockets are not supported on this platform",
+                )
+                .into())
+            }
+        };
+        Ok(Conn {
+            stream,
+            proto: Connection::new(protocol),
+            buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            stash: Vec::new(),
+            io_error: None,
+        })
+    }
+
+    /// Whether this idle connection can be reused: not poisoned, nothing in
+    /// flight, and the server has neither closed it nor sent anything.
+    pub(crate) fn is_reusable(&self) -> bool {
+        if self.proto.is_poisoned() || self.proto.in_flight() != 0 || self.io_error.is_some() {
+            return false;
+        }
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let idle =
+            matches!(self.stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        self.stream.set_nonblocking(false).is_ok() && idle
+    }
+
+    /// Whether the connection may go back to the idle pool.
+    pub(crate) fn is_healthy(&self) -> bool {
+        !self.proto.is_poisoned() && self.proto.in_flight() == 0 && self.io_error.is_none()
+    }
+
+    /// Queue `command` (no I/O).
+    pub(crate) fn send(
+        &mut self,
+        command: impl Into<Command>,
+        deadline: Instant,
+    ) -> Result<RequestId, Error> {
+        self.proto.send(command, Some(deadline))
+    }
+
+    fn fail_io(&mut self, e: io::Error) {
+        self.io_error = Some(e.into());
+        self.proto.handle_close();
+    }
+
+    fn fail_timeout(&mut self, deadline: Instant) {
+        self.proto.handle_timeout(Instant::now().max(deadline));
+    }
+
+    /// Write everything queued, by `deadline`. Failures are recorded in the
+    /// protocol state (every pending request fails); they surface from
+    /// [`Conn::wait`].
+    pub(crate) fn flush(&mut self, deadline: Instant) {
+        while self.proto.wants_write() && !self.proto.is_poisoned() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                self.fail_timeout(deadline);
+                return;
+            }
+            if let Err(e) = self.stream.set_write_timeout(remaining) {
+                self.fail_io(e);
+                return;
+            }
+            match self.stream.write(self.proto.pending_output()) {
+                Ok(0) => {
+                    self.fail_io(io::ErrorKind::WriteZero.into());
+                    return;
+                }
+                Ok(n) => self.proto.advance_output(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => {
+                    self.fail_timeout(deadline);
+                    return;
+                }
+                Err(e) => {
+                    self.fail_io(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, id: RequestId) -> Option<Result<Response, Error>> {
+        if let Some(i) = self.stash.iter().position(|(done, _)| *done == id) {
+            return Some(self.stash.swap_remove(i).1);
+        }
+        while let Some(done) = self.proto.poll_response() {
+            if done.id == id {
+                return Some(done.result);
+            }
+            self.stash.push((done.id, done.result));
+        }
+        None
+    }
+
+    /// Write what is queued, then read until request `id` completes or its
+    /// deadline passes.
+    pub(crate) fn wait(&mut self, id: RequestId, deadline: Instant) -> Result<Response, Error> {
+        self.flush(deadline);
+        loop {
+            if let Some(result) = self.take(id) {
+                return match (result, &self.io_error) {
+                    (Err(Error::Closed), Some(io)) => Err(io.clone()),
+                    (result, _) => result,
+                };
+            }
+            if !self.proto.wants_read() {
+                // Unknown or abandoned id, or a dead connection that has
+                // already reported every request: nothing will arrive.
+                return Err(self.io_error.clone().unwrap_or(Error::Closed));
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                self.fail_timeout(deadline);
+                if !self.proto.is_poisoned() {
+                    // Only requests with later deadlines are pending; ours
+                    // has expired anyway. The connection is not reused
+                    // (requests are in flight).
+                    return Err(Error::Timeout);
+                }
+                continue;
+            }
+            if let Err(e) = self.stream.set_read_timeout(remaining) {
+                self.fail_io(e);
+                continue;
+            }
+            match self.stream.read(&mut self.buf) {
+                Ok(0) => self.proto.handle_close(),
+                Ok(n) => {
+                    let data = self.buf.get(..n).unwrap_or_default();
+                    self.proto.handle_input(data);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => self.fail_timeout(deadline),
+                Err(e) => self.fail_io(e),
+            }
+        }
+    }
+
+    /// Best effort: send `quit` within `timeout`, then drop the socket.
+    pub(crate) fn quit(mut self, timeout: Duration) {
+        if self.proto.send(Command::quit(), None).is_ok() {
+            self.flush(Instant::now() + timeout);
+        }
+    }
+}
