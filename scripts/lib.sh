@@ -51,6 +51,20 @@ ensure_memcached() {
     command -v memcached >/dev/null 2>&1 || die "memcached still not on PATH after installing it"
 }
 
+# Installs Debian's python3-pylibmc (libmemcached's Python binding) when
+# /usr/bin/python3 cannot import it: the interoperability tests run it.
+ensure_pylibmc() {
+    local py="${PYLIBMC_PYTHON:-/usr/bin/python3}"
+    if [[ -x "$py" ]] && "$py" -c 'import pylibmc' >/dev/null 2>&1; then
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "pylibmc missing and apt-get not available: install python3-pylibmc or set PYLIBMC_PYTHON"
+    echo "pylibmc not found: installing the Debian package python3-pylibmc"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-pylibmc
+}
+
 # Installs the rustfmt and clippy components when cargo lacks them.
 ensure_rust_tools() {
     command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (https://rustup.rs)"
