@@ -24,6 +24,10 @@
 //! any arguments given to [`MemcachedBuilder::arg`].
 
 pub mod conformance;
+#[cfg(feature = "mio")]
+mod conformance_mio;
+#[cfg(feature = "smol")]
+mod conformance_smol;
 pub mod seed;
 mod server;
 

@@ -25,6 +25,12 @@ pub use memwire_core::*;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
+pub mod cache;
 pub mod common;
+#[cfg(feature = "smol")]
+pub mod smol;
+#[cfg(feature = "mio")]
+pub mod mio;
 
+pub use cache::{CacheBuilder, CacheError};
 pub use common::{ClientBuilder, ClientConfig, ConfigError, FromConfig, PerServer};

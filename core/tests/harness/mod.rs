@@ -803,7 +803,7 @@ pub fn response_parser(data: &[u8]) {
         let whole = parse_in(&expect, &config, &[wire]);
         let two = parse_in(&expect, &config, &[&wire[..split], &wire[split..]]);
         assert_eq!(whole, two, "{expect:?}: whole vs split at {split}");
-        if wire.len() <= 512 {
+        if wire.len() <= 256 {
             let bytes: Vec<&[u8]> = wire.chunks(1).collect();
             assert_eq!(
                 whole,
@@ -819,14 +819,14 @@ pub fn response_parser(data: &[u8]) {
 fn parse_in(expect: &Expect, config: &Config, chunks: &[&[u8]]) -> (String, usize) {
     let mut parser = ResponseParser::new(expect.clone(), config);
     let mut input = BytesMut::new();
-    let mut fed = Vec::new();
-    for chunk in chunks {
+    let mut fed = 0;
+    let mut outcome = None;
+    for (i, chunk) in chunks.iter().enumerate() {
         input.extend_from_slice(chunk);
-        fed.extend_from_slice(chunk);
-        let outcome = parser.parse(&mut input);
-        // Only whole lines and blocks are consumed, from the front.
-        assert!(fed.ends_with(&input), "the parser rewrote its input");
-        match outcome {
+        fed += chunk.len();
+        let status = parser.parse(&mut input);
+        assert!(input.len() <= fed, "the parser grew its input");
+        match status {
             Ok(Status::Partial) => {
                 assert!(
                     input.len() <= input_bound(config),
@@ -836,17 +836,26 @@ fn parse_in(expect: &Expect, config: &Config, chunks: &[&[u8]]) -> (String, usiz
             }
             Ok(Status::Complete(result)) => {
                 check_reply(expect, config, &result);
-                return (
-                    show(&Ok::<_, ProtocolError>(result)),
-                    fed.len() - input.len(),
-                );
+                outcome = Some((i, show(&Ok::<_, ProtocolError>(result))));
             }
-            // The stream is dead after a violation: how much was consumed
-            // does not matter (a `Connection` drops its input).
-            Err(e) => return (show(&Err::<Result<Response, Error>, _>(e)), 0),
+            Err(e) => outcome = Some((i, show(&Err::<Result<Response, Error>, _>(e)))),
+        }
+        if outcome.is_some() {
+            break;
         }
     }
-    ("Partial".to_owned(), fed.len() - input.len())
+    // Only whole lines and blocks were consumed, from the front: what is
+    // left is the end of what was fed, untouched.
+    let last = outcome.as_ref().map_or(chunks.len(), |(i, _)| i + 1);
+    let fed_bytes = chunks[..last].concat();
+    assert!(fed_bytes.ends_with(&input), "the parser rewrote its input");
+    match outcome {
+        // The stream is dead after a violation: how much was consumed does
+        // not matter (a `Connection` drops its input).
+        Some((_, shown)) if shown.starts_with("Err") => (shown, 0),
+        Some((_, shown)) => (shown, fed - input.len()),
+        None => ("Partial".to_owned(), fed - input.len()),
+    }
 }
 
 /// A completed reply must be one the request can get.
@@ -1182,27 +1191,31 @@ pub fn connection_stream_input(input: &StreamInput) {
     events.sort_by_key(|e| e.at);
     // Every request in the order it will be sent; answers go to those that
     // expect one, in that order.
-    let requests: Vec<&Req> = input
+    // ... and the stream offset at which each is sent.
+    let requests: Vec<(&Req, usize)> = input
         .requests
         .iter()
         .take(64)
-        .map(|(r, _)| r)
+        .map(|(r, _)| (r, 0))
         .chain(events.iter().filter_map(|e| match &e.action {
-            Action::Send(r, _) => Some(r),
+            Action::Send(r, _) => Some((r, usize::from(e.at))),
             _ => None,
         }))
         .collect();
     let mut expecting = requests
         .iter()
-        .filter_map(|r| expect_of(&r.command(), &config))
-        .filter(|e| *e != Expect::Quiet);
+        .filter_map(|(r, at)| Some((expect_of(&r.command(), &config)?, *at)))
+        .filter(|(e, _)| *e != Expect::Quiet);
     let mut stream = Vec::new();
     let mut answers = Vec::new();
+    // Whether every answer comes after its request was sent.
+    let mut in_time = true;
     let pieces = &input.pieces[..input.pieces.len().min(256)];
     for piece in pieces {
         match piece {
             Piece::Answer(seed) => {
-                if let Some(expect) = expecting.next() {
+                if let Some((expect, sent_at)) = expecting.next() {
+                    in_time &= sent_at <= stream.len();
                     let (wire, reply) = seed.answer(&expect);
                     stream.extend(wire);
                     answers.push(show(&reply));
@@ -1218,17 +1231,18 @@ pub fn connection_stream_input(input: &StreamInput) {
     // closes and an answer for everyone, every request must succeed.
     let quiet = requests
         .iter()
-        .any(|r| expect_of(&r.command(), &config) == Some(Expect::Quiet));
+        .any(|(r, _)| expect_of(&r.command(), &config) == Some(Expect::Quiet));
     // After `quit` nothing more is sent: later requests' answers would be
     // unsolicited.
     let quit = requests
         .iter()
         .rev()
         .skip(1)
-        .any(|r| matches!(r, Req::Quit));
-    let clean = !quiet && !quit && pieces.iter().all(|p| matches!(p, Piece::Answer(_)));
+        .any(|(r, _)| matches!(r, Req::Quit));
+    let clean = in_time && !quiet && !quit && pieces.iter().all(|p| matches!(p, Piece::Answer(_)));
     let oracle = clean.then(|| Oracle {
-        all_answered: expecting.next().is_none()
+        all_answered: matches!(input.limits, Limits::Default)
+            && expecting.next().is_none()
             && !events
                 .iter()
                 .any(|e| matches!(e.action, Action::Timeout(_) | Action::Close)),
@@ -1316,8 +1330,8 @@ fn run_stream(
 struct Oracle {
     /// The answers, shown, in the order of the requests expecting one.
     answers: Vec<String>,
-    /// Every request that expects an answer has one in the stream, and
-    /// nothing times out or closes.
+    /// Every request that expects an answer has one in the stream, within
+    /// the default limits, and nothing times out or closes.
     all_answered: bool,
 }
 
