@@ -156,6 +156,26 @@ impl Connection {
         }
     }
 
+    /// A fresh connection for the same server, with the same limits, whose
+    /// request ids continue after this one's: use it when reconnecting, so
+    /// an id is never reused while completions of the old connection may
+    /// still be in the caller's hands.
+    ///
+    /// ```
+    /// use memwire_core::{Command, Config, Connection};
+    /// let mut old = Connection::new(Config::default());
+    /// let a = old.send(Command::version(), None).unwrap();
+    /// old.handle_close();
+    /// let mut new = old.successor();
+    /// let b = new.send(Command::version(), None).unwrap();
+    /// assert!(b > a);
+    /// ```
+    pub fn successor(&self) -> Connection {
+        let mut next = Connection::new(self.config);
+        next.next_id = self.next_id;
+        next
+    }
+
     // ---- getters ----
 
     /// The limits this connection enforces.

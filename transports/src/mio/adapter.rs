@@ -222,8 +222,8 @@ impl Adapter {
     /// same registration, if any). Requests still pending on the old
     /// connection fail with [`Error::Closed`]; completions not yet collected
     /// are still returned by [`Adapter::poll_response`], before any of the
-    /// new connection. Request ids start again from zero on the new
-    /// connection, so collect the old completions first if you key on ids.
+    /// new connection. Request ids continue after the old connection's
+    /// ([`Connection::successor`]), so they stay unique across reconnects.
     ///
     /// # Errors
     ///
@@ -238,7 +238,7 @@ impl Adapter {
         self.close_socket();
         let stream = open(&self.addr)?;
         self.stream = Some(stream);
-        self.conn = Connection::new(self.config);
+        self.conn = self.conn.successor();
         self.connecting = true;
         self.connect_deadline = connect_deadline;
         self.failure = None;
