@@ -105,7 +105,7 @@ fn unicode() {
         Some("cached value ä")
     );
     // Unicode keys and namespaces too, and non-string values.
-    util.ns("名前").set("ключ 🗝", &("ä", 1.5)).unwrap();
+    util.ns("名前").set("ключ 🗝", ("ä", 1.5)).unwrap();
     assert_eq!(
         util.ns("名前").query::<(String, f64)>("ключ 🗝").unwrap(),
         Some(("ä".to_string(), 1.5))

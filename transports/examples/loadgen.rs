@@ -48,7 +48,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             }
                         }
                     } else {
-                        client.set(&key, payload(k, size)).map_err(|e| e.to_string())?;
+                        client
+                            .set(&key, payload(k, size))
+                            .map_err(|e| e.to_string())?;
                     }
                     lat.push(t0.elapsed());
                 }

@@ -1,10 +1,22 @@
 //! memwire: a memcached client built on the sans-IO [`memwire_core`].
 //!
-//! Pick a transport with a Cargo feature: [`blocking`] (default) for std
-//! sockets. Everything transport-neutral — configuration, key placement,
-//! health checks, typed results — is in [`common`], so every transport has
-//! the same method names and semantics. The core types ([`Command`],
-//! [`Value`], [`Error`], ...) are re-exported here.
+//! Pick a transport with a Cargo feature; all have the same method names
+//! and semantics:
+//!
+//! * `blocking` (default): `blocking::Client`, std sockets, `Send + Sync`,
+//!   a pool of connections per server;
+//! * `smol`: `smol::Client`, async, one pipelined connection per server
+//!   shared by every task; dropping a future is safe;
+//! * `mio`: `mio::Adapter` for your own `mio::Poll` event loop, and a
+//!   ready-made `mio::Client` on its own `Poll`.
+//!
+//! On top of a client, [`cache`] is the high-level cache of the
+//! lovely.memcached utility (hashed keys, namespaces, key tracking,
+//! degradation while a server is down); feature `serde` (default) stores
+//! values of any serde type. Everything transport-neutral — configuration,
+//! key placement (libmemcached-compatible ketama), health, typed results —
+//! is in [`common`]. The core types ([`Command`], [`Value`], [`Error`], ...)
+//! are re-exported here.
 //!
 //! ```no_run
 //! # #[cfg(feature = "blocking")] {
@@ -27,10 +39,10 @@ pub use memwire_core::*;
 pub mod blocking;
 pub mod cache;
 pub mod common;
-#[cfg(feature = "smol")]
-pub mod smol;
 #[cfg(feature = "mio")]
 pub mod mio;
+#[cfg(feature = "smol")]
+pub mod smol;
 
 pub use cache::{CacheBuilder, CacheError};
 pub use common::{ClientBuilder, ClientConfig, ConfigError, FromConfig, PerServer};

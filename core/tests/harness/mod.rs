@@ -799,15 +799,19 @@ pub fn response_parser(data: &[u8]) {
     } else {
         usize::from(knob >> 1) % (wire.len() + 1)
     };
-    for expect in all_expects() {
-        let whole = parse_in(&expect, &config, &[wire]);
-        let two = parse_in(&expect, &config, &[&wire[..split], &wire[split..]]);
+    let expects = all_expects();
+    // Byte by byte is the most thorough split but costs a parse per byte:
+    // do it for one kind of request per input.
+    let bytewise = (split + wire.len()) % expects.len();
+    for (i, expect) in expects.iter().enumerate() {
+        let whole = parse_in(expect, &config, &[wire]);
+        let two = parse_in(expect, &config, &[&wire[..split], &wire[split..]]);
         assert_eq!(whole, two, "{expect:?}: whole vs split at {split}");
-        if wire.len() <= 256 {
+        if i == bytewise {
             let bytes: Vec<&[u8]> = wire.chunks(1).collect();
             assert_eq!(
                 whole,
-                parse_in(&expect, &config, &bytes),
+                parse_in(expect, &config, &bytes),
                 "{expect:?}: byte by byte"
             );
         }

@@ -1,4 +1,4 @@
-//! How the [`Cache`](super) turns keys and values into bytes.
+//! How the `Cache` turns keys and values into bytes.
 //!
 //! # Values: encoding version 1
 //!
@@ -109,7 +109,7 @@ pub trait CacheKey {
     fn raw_bytes(&self) -> Result<Vec<u8>, CacheError>;
 }
 
-/// A type a tracked key can be read back as (see [`Cache::keys`](super::blocking::Cache::keys)).
+/// A type a tracked key can be read back as (see `Cache::keys`).
 pub trait FromCacheKey: Sized {
     /// Rebuild the key from its stored form.
     ///

@@ -1,4 +1,4 @@
-//! Memcached keys of the [`Cache`](super): hashed keys compatible with
+//! Memcached keys of the `Cache`: hashed keys compatible with
 //! lovely.memcached, raw keys, and the reserved key of a namespace's
 //! key-tracking record. Pure functions; nothing here does I/O.
 //!

@@ -23,10 +23,10 @@
 //!
 //! # Keys
 //!
-//! [`set`](blocking::Cache::set) returns the memcached key it used: the md5
+//! `set` returns the memcached key it used: the md5
 //! hex of the key and namespace, exactly as lovely.memcached builds it (see
 //! [`keys`]), so keys of any type and length are safe. A *raw* key
-//! ([`raw`](blocking::Cache::raw)) is used as is, with the namespace
+//! (`raw`) is used as is, with the namespace
 //! prepended, for other applications to read; a raw key memcached would
 //! refuse is a [`CacheError::InvalidKey`].
 //!
@@ -39,16 +39,16 @@
 //! # Namespaces
 //!
 //! Every cache has a default namespace (none unless
-//! [`CacheBuilder::namespace`]); [`ns`](blocking::Cache::ns) overrides it
+//! [`CacheBuilder::namespace`]); `ns` overrides it
 //! for one call. Caches with different namespaces never see each other's
-//! keys. [`invalidate_all`](blocking::Cache::invalidate_all) flushes the
+//! keys. `invalidate_all` flushes the
 //! servers: every namespace, every key.
 //!
 //! # Key tracking
 //!
 //! Off by default ([`CacheBuilder::track_keys`]); when on, each namespace's
 //! keys are recorded in memcached itself ([`tracking`]), so
-//! [`keys`](blocking::Cache::keys) sees the keys set by every thread and
+//! `keys` sees the keys set by every thread and
 //! every process. It costs a read-modify-write of the record on each `set`
 //! and `invalidate`, and the record is one memcached item (1 MiB by
 //! default: some 20 000 short keys per namespace).
@@ -59,7 +59,7 @@
 //! misbehaves: `set` stores nothing and still returns the key, `query`
 //! returns `None`, `keys` returns what it can. Each such failure is handed
 //! to the hook of [`CacheBuilder::on_error`] (default: a line on stderr, at
-//! most one a second) and counted ([`failures`](blocking::Cache::failures)).
+//! most one a second) and counted (`failures`).
 //! The client marks a failing server down and retries it after
 //! [`HealthConfig::retry_after`](crate::cluster::HealthConfig): as soon as
 //! it answers again it is used again, without a restart. Only mistakes of
@@ -108,7 +108,7 @@ pub enum CacheError {
     /// A stored value or tracked key does not decode into the requested
     /// type (or has unknown flags).
     Decode(String),
-    /// [`keys`](blocking::Cache::keys) on a cache without key tracking.
+    /// `keys` on a cache without key tracking.
     KeysNotTracked,
     /// The client refused or failed a request. Returned for mistakes of the
     /// caller (a value over the size limit); server failures only reach the
@@ -359,7 +359,7 @@ impl CacheBuilder {
         self
     }
 
-    /// Track keys so [`keys`](blocking::Cache::keys) can list them
+    /// Track keys so `keys` can list them
     /// (default off).
     pub fn track_keys(mut self, on: bool) -> Self {
         self.track_keys = on;

@@ -1,5 +1,5 @@
 //! The async [`Cache`] for smol, on [`crate::smol::Client`]: the same API
-//! as [`super::blocking::Cache`], with `async` operations.
+//! as `blocking::Cache`, with `async` operations.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The key-tracking record: which keys of a namespace are live.
 //!
-//! Memcached cannot list its keys, so a [`Cache`](super) with key tracking
+//! Memcached cannot list its keys, so a `Cache` with key tracking
 //! keeps, per namespace, one record item under
 //! [`tracking_key`](super::keys::tracking_key) listing the namespace's keys
 //! and when each expires. The record lives in memcached, so every thread

@@ -54,7 +54,7 @@ use driver::{Answer, Driver, Msg};
 /// An async memcached client for one or several servers, for smol (or any
 /// executor: the connections run on smol's global executor).
 ///
-/// Same operations and semantics as [`crate::blocking::Client`], as
+/// Same operations and semantics as `blocking::Client`, as
 /// `async fn`s: keys are placed with libmemcached-compatible weighted
 /// ketama (see [`crate::common`]); `stats*`, `flush_all`, `version` and
 /// `verbosity` run on every server and return one result per server. The
