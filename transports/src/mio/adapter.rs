@@ -167,7 +167,6 @@ struct Registration {
 #[derive(Debug)]
 pub struct Adapter {
     addr: ServerAddr,
-    config: Config,
     /// `None` once the connection failed (the socket is closed).
     stream: Option<Stream>,
     conn: Connection,
@@ -206,7 +205,6 @@ impl Adapter {
         let stream = open(addr)?;
         Ok(Adapter {
             addr: addr.clone(),
-            config,
             stream: Some(stream),
             conn: Connection::new(config),
             connecting: true,
