@@ -78,7 +78,7 @@ pub mod smol;
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use memwire_core::cluster::{HealthConfig, ServerAddr};
 use memwire_core::Error;
@@ -442,6 +442,7 @@ pub trait FromCacheConfig: Sized {
     fn from_cache_config(config: CacheConfig) -> Result<Self, CacheError>;
 }
 
+#[cfg(any(feature = "blocking", feature = "smol"))]
 /// Per-call settings: namespace, lifetime, raw key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct CallOptions {
@@ -451,6 +452,7 @@ pub(crate) struct CallOptions {
     pub raw: bool,
 }
 
+#[cfg(any(feature = "blocking", feature = "smol"))]
 impl CallOptions {
     /// The namespace of the call, given the cache's default.
     pub fn namespace<'a>(&'a self, default: Option<&'a str>) -> Option<&'a str> {
@@ -489,13 +491,15 @@ pub fn server_label(addr: &ServerAddr, weight: u32) -> String {
     format!("{addr} ({weight})")
 }
 
+#[cfg(any(feature = "blocking", feature = "smol"))]
 /// Wall-clock Unix seconds, rounded down.
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
+#[cfg(any(feature = "blocking", feature = "smol"))]
 /// How a memcached error is treated: the caller's mistake (returned) or a
 /// server failure (absorbed and reported).
 pub(crate) fn is_callers_fault(e: &Error) -> bool {
