@@ -87,6 +87,14 @@ pub enum Error {
     /// An I/O error from the transport.
     #[error("i/o error: {0}")]
     Io(Arc<std::io::Error>),
+    /// Connecting to a server failed (refused, unreachable, unresolvable).
+    #[error("cannot connect to {server}: {source}")]
+    Connect {
+        /// The server, as `host:port` or a socket path.
+        server: String,
+        /// What the operating system said.
+        source: Arc<std::io::Error>,
+    },
     /// No server is available for this request (all candidates are down).
     #[error("no server available: {0}")]
     NoServer(String),
@@ -131,6 +139,7 @@ impl Error {
             | Error::Closed
             | Error::Poisoned(_)
             | Error::Io(_)
+            | Error::Connect { .. }
             | Error::NoServer(_) => ErrorKind::Connection,
         }
     }
@@ -138,6 +147,22 @@ impl Error {
     /// True when the connection that produced this error must be replaced.
     pub fn is_fatal(&self) -> bool {
         self.kind() == ErrorKind::Connection
+    }
+
+    /// A failed connection attempt to `server`.
+    ///
+    /// ```
+    /// use memwire_core::Error;
+    /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// let e = Error::connect("127.0.0.1:11211", refused);
+    /// assert!(e.to_string().starts_with("cannot connect to 127.0.0.1:11211: "));
+    /// assert!(e.is_fatal());
+    /// ```
+    pub fn connect(server: impl std::fmt::Display, source: std::io::Error) -> Error {
+        Error::Connect {
+            server: server.to_string(),
+            source: Arc::new(source),
+        }
     }
 
     /// The root cause, looking through [`Error::Poisoned`].

@@ -829,24 +829,30 @@ pub fn server_killed_and_restarted<C: Conformance>() {
     );
 }
 
-/// A server that is not there: I/O errors, then `NoServer` naming it, fast.
+/// A server that is not there: `Connect` errors naming it, then
+/// `NoServer` naming it, fast.
 pub fn unreachable_server<C: Conformance>() {
     let port = crate::free_port();
-    let c: C = C::build(ClientBuilder::new().server(format!("127.0.0.1:{port}")));
-    let mut saw_no_server = false;
+    let addr = format!("127.0.0.1:{port}");
+    let c: C = C::build(ClientBuilder::new().server(addr.clone()));
+    let (mut saw_connect, mut saw_no_server) = (false, false);
     for _ in 0..4 {
         let started = Instant::now();
         match c.get("k") {
             Err(Error::NoServer(msg)) => {
-                assert!(msg.contains(&port.to_string()), "{msg}");
+                assert!(msg.contains(&addr), "{msg}");
                 saw_no_server = true;
             }
-            Err(e) => assert!(e.is_fatal(), "{e}"),
-            Ok(v) => panic!("{v:?}"),
+            Err(Error::Connect { server, source }) => {
+                assert_eq!(server, addr);
+                assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused);
+                saw_connect = true;
+            }
+            other => panic!("expected Connect or NoServer, got {other:?}"),
         }
         assert!(started.elapsed() < Duration::from_secs(1));
     }
-    assert!(saw_no_server);
+    assert!(saw_connect && saw_no_server);
     assert!(matches!(only_err(c.version()), Error::NoServer(_)));
 }
 

@@ -308,7 +308,10 @@ fn refused_connection() {
     let done = lp.collect(&mut mc, 1, Duration::from_secs(5)).remove(0);
     assert_eq!(done.id, id);
     match &done.result {
-        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
+        Err(Error::Connect { server, source }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused);
+            assert_eq!(server, &addr.to_string());
+        }
         other => panic!("expected a refused connection, got {other:?}"),
     }
     assert!(mc.is_poisoned());

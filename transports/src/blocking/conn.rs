@@ -105,7 +105,10 @@ impl Conn {
             ServerAddr::Tcp { host, port } => {
                 let mut last = None;
                 let mut found = None;
-                for sa in (host.as_str(), *port).to_socket_addrs()? {
+                let resolved = (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .map_err(|e| Error::connect(addr, e))?;
+                for sa in resolved {
                     match TcpStream::connect_timeout(&sa, connect_timeout) {
                         Ok(s) => {
                             found = Some(s);
@@ -117,20 +120,20 @@ impl Conn {
                 let s = match (found, last) {
                     (Some(s), _) => s,
                     (None, Some(e)) if is_timeout(&e) => return Err(Error::Timeout),
-                    (None, Some(e)) => return Err(e.into()),
+                    (None, Some(e)) => return Err(Error::connect(addr, e)),
                     (None, None) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::NotFound,
-                            format!("{host} resolves to no address"),
-                        )
-                        .into())
+                        let none =
+                            io::Error::new(io::ErrorKind::NotFound, "resolves to no address");
+                        return Err(Error::connect(addr, none));
                     }
                 };
                 s.set_nodelay(true)?;
                 Stream::Tcp(s)
             }
             #[cfg(unix)]
-            ServerAddr::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
+            ServerAddr::Unix(path) => {
+                Stream::Unix(UnixStream::connect(path).map_err(|e| Error::connect(addr, e))?)
+            }
             #[cfg(not(unix))]
             ServerAddr::Unix(_) => {
                 return Err(io::Error::new(

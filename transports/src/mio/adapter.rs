@@ -539,7 +539,11 @@ impl Adapter {
     /// The socket failed: every pending request fails with `e`.
     fn fail(&mut self, e: io::Error) {
         if !self.conn.is_poisoned() {
-            self.failure = Some(Error::Io(Arc::new(e)));
+            self.failure = Some(if self.is_connecting() {
+                Error::connect(&self.addr, e)
+            } else {
+                Error::Io(Arc::new(e))
+            });
             self.conn.handle_close();
         }
         self.close_socket();

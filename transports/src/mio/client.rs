@@ -707,7 +707,7 @@ impl State {
             }
             Err(e) => {
                 slot.health.record_failure(now);
-                Err(e.into())
+                Err(Error::connect(&slot.addr, e))
             }
         }
     }

@@ -96,12 +96,18 @@ pub(crate) async fn connect(addr: &ServerAddr, timeout: Duration) -> Result<Sock
     let attempt = async {
         match addr {
             ServerAddr::Tcp { host, port } => {
-                let s = TcpStream::connect((host.as_str(), *port)).await?;
+                let s = TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(|e| Error::connect(addr, e))?;
                 s.set_nodelay(true)?;
                 Ok(Socket::Tcp(s))
             }
             #[cfg(unix)]
-            ServerAddr::Unix(path) => Ok(Socket::Unix(UnixStream::connect(path).await?)),
+            ServerAddr::Unix(path) => Ok(Socket::Unix(
+                UnixStream::connect(path)
+                    .await
+                    .map_err(|e| Error::connect(addr, e))?,
+            )),
             #[cfg(not(unix))]
             ServerAddr::Unix(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
