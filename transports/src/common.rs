@@ -81,7 +81,8 @@ impl ClientConfig {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    servers: Vec<(String, u32)>,
+    /// As given: address and weight.
+    pub(crate) servers: Vec<(String, u32)>,
     connect_timeout: Duration,
     io_timeout: Duration,
     protocol: Config,

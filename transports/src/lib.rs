@@ -35,6 +35,8 @@
 
 pub use memwire_core::*;
 
+#[cfg(any(feature = "blocking", feature = "mio", feature = "smol"))]
+mod api;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 pub mod cache;

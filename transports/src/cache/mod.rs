@@ -281,7 +281,8 @@ impl fmt::Debug for CacheConfig {
 /// ```
 #[derive(Clone)]
 pub struct CacheBuilder {
-    servers: Vec<(String, u32)>,
+    /// Servers and timeouts; health and the default server are applied by
+    /// [`CacheBuilder::config`].
     client: ClientBuilder,
     health: HealthConfig,
     default_lifetime: u32,
@@ -293,7 +294,7 @@ pub struct CacheBuilder {
 impl fmt::Debug for CacheBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheBuilder")
-            .field("servers", &self.servers)
+            .field("servers", &self.client.servers)
             .field("default_lifetime", &self.default_lifetime)
             .field("namespace", &self.namespace)
             .field("track_keys", &self.track_keys)
@@ -304,7 +305,6 @@ impl fmt::Debug for CacheBuilder {
 impl Default for CacheBuilder {
     fn default() -> Self {
         CacheBuilder {
-            servers: Vec::new(),
             client: ClientBuilder::new(),
             health: HealthConfig::default(),
             default_lifetime: DEFAULT_LIFETIME,
@@ -325,25 +325,21 @@ impl CacheBuilder {
     /// Add a server (weight 1), in any form [`ServerAddr::parse`] accepts.
     /// Once any server is given, the default server is not used.
     pub fn server(self, addr: impl Into<String>) -> Self {
-        self.weighted_server(addr, 1)
+        self.with_client(|c| c.server(addr))
     }
 
     /// Add a server with a ketama weight.
-    pub fn weighted_server(mut self, addr: impl Into<String>, weight: u32) -> Self {
-        self.servers.push((addr.into(), weight));
-        self
+    pub fn weighted_server(self, addr: impl Into<String>, weight: u32) -> Self {
+        self.with_client(|c| c.weighted_server(addr, weight))
     }
 
     /// Add several servers (weight 1).
-    pub fn servers<I, S>(mut self, addrs: I) -> Self
+    pub fn servers<I, S>(self, addrs: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        for a in addrs {
-            self = self.server(a.as_ref());
-        }
-        self
+        self.with_client(|c| c.servers(addrs))
     }
 
     /// Lifetime of values set without one, in seconds (default 3600; 0 =
@@ -380,15 +376,13 @@ impl CacheBuilder {
     }
 
     /// Limit for connecting to a server (default 1 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.client = self.client.connect_timeout(timeout);
-        self
+    pub fn connect_timeout(self, timeout: Duration) -> Self {
+        self.with_client(|c| c.connect_timeout(timeout))
     }
 
     /// Limit for each request (default 1 s).
-    pub fn io_timeout(mut self, timeout: Duration) -> Self {
-        self.client = self.client.io_timeout(timeout);
-        self
+    pub fn io_timeout(self, timeout: Duration) -> Self {
+        self.with_client(|c| c.io_timeout(timeout))
     }
 
     /// Receive every failure the cache absorbs (instead of the default
@@ -406,11 +400,8 @@ impl CacheBuilder {
     /// timeout.
     pub fn config(self) -> Result<CacheConfig, CacheError> {
         let mut client = self.client.health(self.health);
-        if self.servers.is_empty() {
+        if client.servers.is_empty() {
             client = client.server(DEFAULT_SERVER);
-        }
-        for (addr, weight) in self.servers {
-            client = client.weighted_server(addr, weight);
         }
         Ok(CacheConfig {
             client: client.config()?,
@@ -419,6 +410,12 @@ impl CacheBuilder {
             track_keys: self.track_keys,
             on_error: self.on_error.unwrap_or_else(stderr_hook),
         })
+    }
+
+    /// Apply `change` to the client settings.
+    fn with_client(mut self, change: impl FnOnce(ClientBuilder) -> ClientBuilder) -> Self {
+        self.client = change(self.client);
+        self
     }
 
     /// Build a cache of any transport, for example

@@ -1,22 +1,18 @@
 //! [`Client`]: a ready-made client on its own [`Poll`], one pipelined
 //! [`Adapter`] per server.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use memwire_core::cluster::{Cluster, Health, ServerAddr};
-use memwire_core::{
-    Command, Error, Exptime, RequestId, Response, SizeStats, SlabStats, StatMap, StatsGroup, Store,
-    Value,
-};
+use memwire_core::{Command, Error, RequestId, Response};
 use mio::event::Event;
 use mio::{Events, Poll, Registry, Token, Waker};
 
 use super::Adapter;
-use crate::common::{self, ClientBuilder, ClientConfig, ConfigError, FromConfig, PerServer};
+use crate::common::{self, ClientConfig, ConfigError, FromConfig};
 
 /// The token of the waker that interrupts a poll in progress.
 const WAKE: Token = Token(usize::MAX);
@@ -166,278 +162,10 @@ impl FromConfig for Client {
 }
 
 impl Client {
-    // ---- construction ----
-
-    /// A client for `servers` with default settings. Each server is
-    /// `memcached://host:port`, `host:port`, `host` (port 11211) or a unix
-    /// socket path. Nothing is connected (and no `Poll` created) until the
-    /// first request.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] for an empty list or an address that does not parse.
-    pub fn new<I, S>(servers: I) -> Result<Client, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        ClientBuilder::new().servers(servers).build()
-    }
-
-    /// A builder for timeouts, weights, limits and health settings; finish
-    /// with [`ClientBuilder::build`].
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
-    /// A client from a ready configuration.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::NoServers`] when it has no server.
-    pub fn with_config(config: ClientConfig) -> Result<Client, ConfigError> {
-        Client::from_config(config)
-    }
-
-    // ---- getters ----
-
-    /// The servers, in configuration order.
-    pub fn servers(&self) -> &[ServerAddr] {
-        self.inner.cluster.servers()
-    }
-
-    /// The configuration in use.
-    pub fn config(&self) -> &ClientConfig {
-        &self.inner.config
-    }
-
-    /// The server that owns `key`.
-    pub fn server_for_key(&self, key: impl AsRef<[u8]>) -> &ServerAddr {
-        let servers = self.inner.cluster.servers();
-        let i = self.inner.cluster.server_for_key(key.as_ref());
-        // The cluster's index is always in range; fall back to the first.
-        servers.get(i).unwrap_or(&servers[0])
-    }
-
-    // ---- retrieval ----
-
-    /// `get`: the item, or `None` on a miss.
-    ///
-    /// ```no_run
-    /// # let client = memwire::mio::Client::new(["127.0.0.1"])?;
-    /// match client.get("session_id")? {
-    ///     Some(v) => println!("Got cached results: {:?}", v.data),
-    ///     None => println!("Cached value not available, need to recompute it"),
-    /// }
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, Error> {
-        let key = common::key_bytes(key);
-        let r = self.keyed(Command::get(key.clone()))?;
-        common::into_value(&key, r)
-    }
-
-    /// `gets`: like [`Client::get`], with the item's CAS unique in
-    /// [`Value::cas`] (for [`Client::cas`]).
-    pub fn gets(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, Error> {
-        let key = common::key_bytes(key);
-        let r = self.keyed(Command::get(key.clone()).with_cas())?;
-        common::into_value(&key, r)
-    }
-
-    /// `gat`: get the item and set its expiration time.
-    pub fn gat(&self, key: impl AsRef<[u8]>, exptime: Exptime) -> Result<Option<Value>, Error> {
-        let key = common::key_bytes(key);
-        let r = self.keyed(Command::get(key.clone()).touch(exptime))?;
-        common::into_value(&key, r)
-    }
-
-    /// `gats`: [`Client::gat`] with the CAS unique.
-    pub fn gats(&self, key: impl AsRef<[u8]>, exptime: Exptime) -> Result<Option<Value>, Error> {
-        let key = common::key_bytes(key);
-        let r = self.keyed(Command::get(key.clone()).with_cas().touch(exptime))?;
-        common::into_value(&key, r)
-    }
-
-    /// `get` of many keys, across servers: one request per server, all
-    /// sent before any reply is read. Returns the hits in request order
-    /// (misses are absent). Fails when any involved server fails.
-    ///
-    /// ```no_run
-    /// # let client = memwire::mio::Client::new(["127.0.0.1"])?;
-    /// for v in client.get_multi(["a", "b", "c"])? {
-    ///     println!("{:?} = {:?}", v.key, v.data);
-    /// }
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn get_multi<I, K>(&self, keys: I) -> Result<Vec<Value>, Error>
-    where
-        I: IntoIterator<Item = K>,
-        K: AsRef<[u8]>,
-    {
-        self.retrieve_multi(keys, false)
-    }
-
-    /// [`Client::get_multi`] with CAS uniques (`gets`).
-    pub fn gets_multi<I, K>(&self, keys: I) -> Result<Vec<Value>, Error>
-    where
-        I: IntoIterator<Item = K>,
-        K: AsRef<[u8]>,
-    {
-        self.retrieve_multi(keys, true)
-    }
-
-    // ---- storage ----
-
-    /// `set`: store unconditionally (flags 0, no expiry).
-    pub fn set(&self, key: impl AsRef<[u8]>, value: impl Into<Bytes>) -> Result<(), Error> {
-        self.store(Command::set(common::key_bytes(key), value))
-    }
-
-    /// `add`: store only if the key is absent, else [`Error::NotStored`].
-    pub fn add(&self, key: impl AsRef<[u8]>, value: impl Into<Bytes>) -> Result<(), Error> {
-        self.store(Command::add(common::key_bytes(key), value))
-    }
-
-    /// `replace`: store only if the key is present, else
-    /// [`Error::NotStored`].
-    pub fn replace(&self, key: impl AsRef<[u8]>, value: impl Into<Bytes>) -> Result<(), Error> {
-        self.store(Command::replace(common::key_bytes(key), value))
-    }
-
-    /// `append`: add data after the existing data ([`Error::NotStored`] when
-    /// absent).
-    pub fn append(&self, key: impl AsRef<[u8]>, value: impl Into<Bytes>) -> Result<(), Error> {
-        self.store(Command::append(common::key_bytes(key), value))
-    }
-
-    /// `prepend`: add data before the existing data ([`Error::NotStored`]
-    /// when absent).
-    pub fn prepend(&self, key: impl AsRef<[u8]>, value: impl Into<Bytes>) -> Result<(), Error> {
-        self.store(Command::prepend(common::key_bytes(key), value))
-    }
-
-    /// `cas`: store only if the item is unchanged since it was fetched with
-    /// `cas_unique` ([`Client::gets`]). [`Error::Exists`] when it changed,
-    /// [`Error::NotFound`] when it is gone.
-    pub fn cas(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl Into<Bytes>,
-        cas_unique: u64,
-    ) -> Result<(), Error> {
-        self.store(Command::cas(common::key_bytes(key), value, cas_unique))
-    }
-
-    /// Any storage command with full control over mode, flags, exptime and
-    /// `noreply`.
-    ///
-    /// ```no_run
-    /// # let client = memwire::mio::Client::new(["127.0.0.1"])?;
-    /// use memwire::Command;
-    /// client.store(Command::set("foo", "xXx").flags(12).exptime(30))?;
-    /// client.store(Command::add("counter", "0").noreply())?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn store(&self, store: Store) -> Result<(), Error> {
-        self.keyed(store).and_then(common::into_unit)
-    }
-
-    // ---- other keyed commands ----
-
-    /// `delete`: [`Error::NotFound`] when the key is absent.
-    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<(), Error> {
-        self.keyed(Command::delete(common::key_bytes(key)))
-            .and_then(common::into_unit)
-    }
-
-    /// `touch`: set a new expiration time; [`Error::NotFound`] when absent.
-    pub fn touch(&self, key: impl AsRef<[u8]>, exptime: Exptime) -> Result<(), Error> {
-        self.keyed(Command::touch(common::key_bytes(key), exptime))
-            .and_then(common::into_unit)
-    }
-
-    /// `incr`: add `delta` (wrapping at 2^64) and return the new value.
-    /// [`Error::NotFound`] when absent, [`Error::NonNumeric`] when the value
-    /// is not a decimal number.
-    pub fn incr(&self, key: impl AsRef<[u8]>, delta: u64) -> Result<u64, Error> {
-        self.keyed(Command::incr(common::key_bytes(key), delta))
-            .and_then(common::into_number)
-    }
-
-    /// `decr`: subtract `delta` (stopping at 0) and return the new value.
-    /// Errors as [`Client::incr`].
-    pub fn decr(&self, key: impl AsRef<[u8]>, delta: u64) -> Result<u64, Error> {
-        self.keyed(Command::decr(common::key_bytes(key), delta))
-            .and_then(common::into_number)
-    }
-
-    // ---- every server ----
-
-    /// `flush_all` on every server: invalidate every item now.
-    pub fn flush_all(&self) -> PerServer<()> {
-        common::per_server(self.all(Command::flush_all().into()), common::into_unit)
-    }
-
-    /// `flush_all <delay>` on every server: invalidate every item in
-    /// `delay` seconds.
-    pub fn flush_all_delayed(&self, delay: u32) -> PerServer<()> {
-        let cmd = Command::flush_all().delay(delay).into();
-        common::per_server(self.all(cmd), common::into_unit)
-    }
-
-    /// `version` of every server.
-    pub fn version(&self) -> PerServer<String> {
-        common::per_server(self.all(Command::version()), common::into_version)
-    }
-
-    /// `verbosity <level>` on every server.
-    pub fn verbosity(&self, level: u32) -> PerServer<()> {
-        let cmd = Command::verbosity(level).into();
-        common::per_server(self.all(cmd), common::into_unit)
-    }
-
-    /// `stats` of every server, typed ([`memwire_core::StatValue`]).
-    pub fn stats(&self) -> PerServer<StatMap> {
-        let cmd = Command::stats(StatsGroup::General);
-        common::per_server(self.all(cmd), common::into_stats)
-    }
-
-    /// `stats settings` of every server.
-    pub fn stats_settings(&self) -> PerServer<StatMap> {
-        let cmd = Command::stats(StatsGroup::Settings);
-        common::per_server(self.all(cmd), common::into_settings)
-    }
-
-    /// `stats items` of every server, by slab class.
-    pub fn stats_items(&self) -> PerServer<BTreeMap<u32, StatMap>> {
-        let cmd = Command::stats(StatsGroup::Items);
-        common::per_server(self.all(cmd), common::into_items)
-    }
-
-    /// `stats sizes` of every server: the item size histogram, or
-    /// `enabled == false` unless memcached runs with `-o track_sizes`.
-    pub fn stats_sizes(&self) -> PerServer<SizeStats> {
-        let cmd = Command::stats(StatsGroup::Sizes);
-        common::per_server(self.all(cmd), common::into_sizes)
-    }
-
-    /// `stats slabs` of every server: per slab class, plus totals.
-    pub fn stats_slabs(&self) -> PerServer<SlabStats> {
-        let cmd = Command::stats(StatsGroup::Slabs);
-        common::per_server(self.all(cmd), common::into_slabs)
-    }
-
-    /// `stats conns` of every server, by file descriptor.
-    pub fn stats_conns(&self) -> PerServer<BTreeMap<u32, StatMap>> {
-        let cmd = Command::stats(StatsGroup::Conns);
-        common::per_server(self.all(cmd), common::into_conns)
-    }
-
-    /// `stats reset` on every server: clear the counters.
-    pub fn stats_reset(&self) -> PerServer<()> {
-        let cmd = Command::stats(StatsGroup::Reset);
-        common::per_server(self.all(cmd), common::into_unit)
+    crate::api::client_api! {
+        example_client: "memwire::mio::Client",
+        lazily: "Nothing is connected (and no `Poll` created) until the first request.",
+        get_multi_sends: "all sent before any reply is read",
     }
 
     /// Send `quit` on every connection that has nothing in flight and close
@@ -467,52 +195,6 @@ impl Client {
     }
 
     // ---- internals ----
-
-    /// Send a keyed command to its key's server.
-    fn keyed(&self, command: impl Into<Command>) -> Result<Response, Error> {
-        let command = command.into();
-        let server = command
-            .keys()
-            .first()
-            .map_or(0, |k| self.inner.cluster.server_for_key(k));
-        self.run(vec![(server, command)])
-            .pop()
-            .unwrap_or(Err(Error::Closed))
-    }
-
-    /// Send `command` to every server.
-    fn all(&self, command: Command) -> PerServer<Response> {
-        let n = self.inner.cluster.servers().len();
-        let results = self.run((0..n).map(|i| (i, command.clone())).collect());
-        self.servers().iter().cloned().zip(results).collect()
-    }
-
-    fn retrieve_multi<I, K>(&self, keys: I, cas: bool) -> Result<Vec<Value>, Error>
-    where
-        I: IntoIterator<Item = K>,
-        K: AsRef<[u8]>,
-    {
-        let keys: Vec<Bytes> = keys.into_iter().map(common::key_bytes).collect();
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        for k in &keys {
-            memwire_core::key::validate(k)?;
-        }
-        let max_keys = self.inner.config.protocol.max_keys;
-        let requests = common::group_keys(&self.inner.cluster, &keys, max_keys)
-            .into_iter()
-            .map(|(server, group)| {
-                let r = Command::get_multi(group);
-                (server, if cas { r.with_cas() } else { r }.into())
-            })
-            .collect();
-        let mut hits = Vec::new();
-        for result in self.run(requests) {
-            hits.extend(common::into_values(result?)?);
-        }
-        Ok(common::order_hits(&keys, hits))
-    }
 
     /// Create the poll on first use.
     fn ensure_io(&self) -> Result<(), Error> {

@@ -34,7 +34,6 @@
 
 mod driver;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -42,13 +41,10 @@ use std::task::Poll;
 use std::time::Instant;
 
 use ::smol::channel::{self, Receiver, Sender};
-use bytes::Bytes;
 use memwire_core::cluster::{Cluster, Health, ServerAddr};
-use memwire_core::{
-    Command, Error, Exptime, Response, SizeStats, SlabStats, StatMap, StatsGroup, Store, Value,
-};
+use memwire_core::{Command, Error, Response};
 
-use crate::common::{self, ClientBuilder, ClientConfig, ConfigError, FromConfig, PerServer};
+use crate::common::{self, ClientConfig, ConfigError, FromConfig};
 use driver::{Answer, Driver, Msg};
 
 /// An async memcached client for one or several servers, for smol (or any
@@ -221,321 +217,15 @@ impl FromConfig for Client {
 }
 
 impl Client {
-    // ---- construction ----
-
-    /// A client for `servers` with default settings. Each server is
-    /// `memcached://host:port`, `host:port`, `host` (port 11211) or a unix
-    /// socket path. Nothing is connected until the first request.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] for an empty list or an address that does not parse.
-    pub fn new<I, S>(servers: I) -> Result<Client, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        ClientBuilder::new().servers(servers).build()
-    }
-
-    /// A builder for timeouts, weights, limits and health settings; finish
-    /// with [`ClientBuilder::build`].
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
-    /// A client from a ready configuration.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::NoServers`] when it has no server.
-    pub fn with_config(config: ClientConfig) -> Result<Client, ConfigError> {
-        Client::from_config(config)
-    }
-
-    // ---- getters ----
-
-    /// The servers, in configuration order.
-    pub fn servers(&self) -> &[ServerAddr] {
-        self.inner.cluster.servers()
-    }
-
-    /// The configuration in use.
-    pub fn config(&self) -> &ClientConfig {
-        &self.inner.config
-    }
-
-    /// The server that owns `key`.
-    pub fn server_for_key(&self, key: impl AsRef<[u8]>) -> &ServerAddr {
-        let servers = self.inner.cluster.servers();
-        let i = self.inner.cluster.server_for_key(key.as_ref());
-        // The cluster's index is always in range; fall back to the first.
-        servers.get(i).unwrap_or(&servers[0])
-    }
-
-    // ---- retrieval ----
-
-    /// `get`: the item, or `None` on a miss.
-    ///
-    /// ```no_run
-    /// # smol::block_on(async {
-    /// # let client = memwire::smol::Client::new(["127.0.0.1"])?;
-    /// match client.get("session_id").await? {
-    ///     Some(v) => println!("Got cached results: {:?}", v.data),
-    ///     None => println!("Cached value not available, need to recompute it"),
-    /// }
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # })?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, Error> {
-        let key = common::key_bytes(key);
-        let r = self.keyed(Command::get(key.clone())).await?;
-        common::into_value(&key, r)
-    }
-
-    /// `gets`: like [`Client::get`], with the item's CAS unique in
-    /// [`Value::cas`] (for [`Client::cas`]).
-    pub async fn gets(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, Error> {
-        let key = common::key_bytes(key);
-        let r = self.keyed(Command::get(key.clone()).with_cas()).await?;
-        common::into_value(&key, r)
-    }
-
-    /// `gat`: get the item and set its expiration time.
-    pub async fn gat(
-        &self,
-        key: impl AsRef<[u8]>,
-        exptime: Exptime,
-    ) -> Result<Option<Value>, Error> {
-        let key = common::key_bytes(key);
-        let r = self.keyed(Command::get(key.clone()).touch(exptime)).await?;
-        common::into_value(&key, r)
-    }
-
-    /// `gats`: [`Client::gat`] with the CAS unique.
-    pub async fn gats(
-        &self,
-        key: impl AsRef<[u8]>,
-        exptime: Exptime,
-    ) -> Result<Option<Value>, Error> {
-        let key = common::key_bytes(key);
-        let command = Command::get(key.clone()).with_cas().touch(exptime);
-        let r = self.keyed(command).await?;
-        common::into_value(&key, r)
-    }
-
-    /// `get` of many keys, across servers: one request per server, sent to
-    /// all servers at once. Returns the hits in request order (misses are
-    /// absent). Fails when any involved server fails.
-    ///
-    /// ```no_run
-    /// # smol::block_on(async {
-    /// # let client = memwire::smol::Client::new(["127.0.0.1"])?;
-    /// for v in client.get_multi(["a", "b", "c"]).await? {
-    ///     println!("{:?} = {:?}", v.key, v.data);
-    /// }
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # })?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub async fn get_multi<I, K>(&self, keys: I) -> Result<Vec<Value>, Error>
-    where
-        I: IntoIterator<Item = K>,
-        K: AsRef<[u8]>,
-    {
-        let keys: Vec<Bytes> = keys.into_iter().map(common::key_bytes).collect();
-        self.retrieve_multi(keys, false).await
-    }
-
-    /// [`Client::get_multi`] with CAS uniques (`gets`).
-    pub async fn gets_multi<I, K>(&self, keys: I) -> Result<Vec<Value>, Error>
-    where
-        I: IntoIterator<Item = K>,
-        K: AsRef<[u8]>,
-    {
-        let keys: Vec<Bytes> = keys.into_iter().map(common::key_bytes).collect();
-        self.retrieve_multi(keys, true).await
-    }
-
-    // ---- storage ----
-
-    /// `set`: store unconditionally (flags 0, no expiry).
-    pub async fn set(&self, key: impl AsRef<[u8]>, value: impl Into<Bytes>) -> Result<(), Error> {
-        self.store(Command::set(common::key_bytes(key), value))
-            .await
-    }
-
-    /// `add`: store only if the key is absent, else [`Error::NotStored`].
-    pub async fn add(&self, key: impl AsRef<[u8]>, value: impl Into<Bytes>) -> Result<(), Error> {
-        self.store(Command::add(common::key_bytes(key), value))
-            .await
-    }
-
-    /// `replace`: store only if the key is present, else
-    /// [`Error::NotStored`].
-    pub async fn replace(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl Into<Bytes>,
-    ) -> Result<(), Error> {
-        self.store(Command::replace(common::key_bytes(key), value))
-            .await
-    }
-
-    /// `append`: add data after the existing data ([`Error::NotStored`] when
-    /// absent).
-    pub async fn append(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl Into<Bytes>,
-    ) -> Result<(), Error> {
-        self.store(Command::append(common::key_bytes(key), value))
-            .await
-    }
-
-    /// `prepend`: add data before the existing data ([`Error::NotStored`]
-    /// when absent).
-    pub async fn prepend(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl Into<Bytes>,
-    ) -> Result<(), Error> {
-        self.store(Command::prepend(common::key_bytes(key), value))
-            .await
-    }
-
-    /// `cas`: store only if the item is unchanged since it was fetched with
-    /// `cas_unique` ([`Client::gets`]). [`Error::Exists`] when it changed,
-    /// [`Error::NotFound`] when it is gone.
-    pub async fn cas(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl Into<Bytes>,
-        cas_unique: u64,
-    ) -> Result<(), Error> {
-        self.store(Command::cas(common::key_bytes(key), value, cas_unique))
-            .await
-    }
-
-    /// Any storage command with full control over mode, flags, exptime and
-    /// `noreply`.
-    ///
-    /// ```no_run
-    /// # smol::block_on(async {
-    /// # let client = memwire::smol::Client::new(["127.0.0.1"])?;
-    /// use memwire::Command;
-    /// client.store(Command::set("foo", "xXx").flags(12).exptime(30)).await?;
-    /// client.store(Command::add("counter", "0").noreply()).await?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # })?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub async fn store(&self, store: Store) -> Result<(), Error> {
-        self.keyed(store).await.and_then(common::into_unit)
-    }
-
-    // ---- other keyed commands ----
-
-    /// `delete`: [`Error::NotFound`] when the key is absent.
-    pub async fn delete(&self, key: impl AsRef<[u8]>) -> Result<(), Error> {
-        self.keyed(Command::delete(common::key_bytes(key)))
-            .await
-            .and_then(common::into_unit)
-    }
-
-    /// `touch`: set a new expiration time; [`Error::NotFound`] when absent.
-    pub async fn touch(&self, key: impl AsRef<[u8]>, exptime: Exptime) -> Result<(), Error> {
-        self.keyed(Command::touch(common::key_bytes(key), exptime))
-            .await
-            .and_then(common::into_unit)
-    }
-
-    /// `incr`: add `delta` (wrapping at 2^64) and return the new value.
-    /// [`Error::NotFound`] when absent, [`Error::NonNumeric`] when the value
-    /// is not a decimal number.
-    pub async fn incr(&self, key: impl AsRef<[u8]>, delta: u64) -> Result<u64, Error> {
-        self.keyed(Command::incr(common::key_bytes(key), delta))
-            .await
-            .and_then(common::into_number)
-    }
-
-    /// `decr`: subtract `delta` (stopping at 0) and return the new value.
-    /// Errors as [`Client::incr`].
-    pub async fn decr(&self, key: impl AsRef<[u8]>, delta: u64) -> Result<u64, Error> {
-        self.keyed(Command::decr(common::key_bytes(key), delta))
-            .await
-            .and_then(common::into_number)
-    }
-
-    // ---- every server ----
-
-    /// `flush_all` on every server: invalidate every item now.
-    pub async fn flush_all(&self) -> PerServer<()> {
-        let results = self.all(Command::flush_all().into()).await;
-        common::per_server(results, common::into_unit)
-    }
-
-    /// `flush_all <delay>` on every server: invalidate every item in
-    /// `delay` seconds.
-    pub async fn flush_all_delayed(&self, delay: u32) -> PerServer<()> {
-        let results = self.all(Command::flush_all().delay(delay).into()).await;
-        common::per_server(results, common::into_unit)
-    }
-
-    /// `version` of every server.
-    pub async fn version(&self) -> PerServer<String> {
-        let results = self.all(Command::version()).await;
-        common::per_server(results, common::into_version)
-    }
-
-    /// `verbosity <level>` on every server.
-    pub async fn verbosity(&self, level: u32) -> PerServer<()> {
-        let results = self.all(Command::verbosity(level).into()).await;
-        common::per_server(results, common::into_unit)
-    }
-
-    /// `stats` of every server, typed ([`memwire_core::StatValue`]).
-    pub async fn stats(&self) -> PerServer<StatMap> {
-        let results = self.all(Command::stats(StatsGroup::General)).await;
-        common::per_server(results, common::into_stats)
-    }
-
-    /// `stats settings` of every server.
-    pub async fn stats_settings(&self) -> PerServer<StatMap> {
-        let results = self.all(Command::stats(StatsGroup::Settings)).await;
-        common::per_server(results, common::into_settings)
-    }
-
-    /// `stats items` of every server, by slab class.
-    pub async fn stats_items(&self) -> PerServer<BTreeMap<u32, StatMap>> {
-        let results = self.all(Command::stats(StatsGroup::Items)).await;
-        common::per_server(results, common::into_items)
-    }
-
-    /// `stats sizes` of every server: the item size histogram, or
-    /// `enabled == false` unless memcached runs with `-o track_sizes`.
-    pub async fn stats_sizes(&self) -> PerServer<SizeStats> {
-        let results = self.all(Command::stats(StatsGroup::Sizes)).await;
-        common::per_server(results, common::into_sizes)
-    }
-
-    /// `stats slabs` of every server: per slab class, plus totals.
-    pub async fn stats_slabs(&self) -> PerServer<SlabStats> {
-        let results = self.all(Command::stats(StatsGroup::Slabs)).await;
-        common::per_server(results, common::into_slabs)
-    }
-
-    /// `stats conns` of every server, by file descriptor.
-    pub async fn stats_conns(&self) -> PerServer<BTreeMap<u32, StatMap>> {
-        let results = self.all(Command::stats(StatsGroup::Conns)).await;
-        common::per_server(results, common::into_conns)
-    }
-
-    /// `stats reset` on every server: clear the counters.
-    pub async fn stats_reset(&self) -> PerServer<()> {
-        let results = self.all(Command::stats(StatsGroup::Reset)).await;
-        common::per_server(results, common::into_unit)
+    crate::api::client_api! {
+        example_client: "memwire::smol::Client",
+        lazily: "Nothing is connected until the first request.",
+        get_multi_sends: "sent to all servers at once",
+        async: {
+            async await
+            "# smol::block_on(async {"
+            "# })?;\n# Ok::<(), Box<dyn std::error::Error>>(())"
+        },
     }
 
     /// Close every connection: requests already handed to a connection
@@ -559,50 +249,6 @@ impl Client {
     }
 
     // ---- internals ----
-
-    /// Send a keyed command to its key's server.
-    async fn keyed(&self, command: impl Into<Command>) -> Result<Response, Error> {
-        let command = command.into();
-        let server = command
-            .keys()
-            .first()
-            .map_or(0, |k| self.inner.cluster.server_for_key(k));
-        self.run(vec![(server, command)])
-            .await
-            .pop()
-            .unwrap_or(Err(Error::Closed))
-    }
-
-    /// Send `command` to every server.
-    async fn all(&self, command: Command) -> PerServer<Response> {
-        let n = self.inner.servers.len();
-        let results = self
-            .run((0..n).map(|i| (i, command.clone())).collect())
-            .await;
-        self.servers().iter().cloned().zip(results).collect()
-    }
-
-    async fn retrieve_multi(&self, keys: Vec<Bytes>, cas: bool) -> Result<Vec<Value>, Error> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        for k in &keys {
-            memwire_core::key::validate(k)?;
-        }
-        let max_keys = self.inner.config.protocol.max_keys;
-        let requests = common::group_keys(&self.inner.cluster, &keys, max_keys)
-            .into_iter()
-            .map(|(server, group)| {
-                let r = Command::get_multi(group);
-                (server, if cas { r.with_cas() } else { r }.into())
-            })
-            .collect();
-        let mut hits = Vec::new();
-        for result in self.run(requests).await {
-            hits.extend(common::into_values(result?)?);
-        }
-        Ok(common::order_hits(&keys, hits))
-    }
 
     /// Run `(server, command)` requests, all servers at once, all within
     /// one deadline. Returns one result per request, in order.
