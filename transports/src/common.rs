@@ -302,6 +302,13 @@ pub fn order_hits(keys: &[Bytes], hits: Vec<Value>) -> Vec<Value> {
         .collect()
 }
 
+/// Lock `m`, going on with the data when another thread panicked while
+/// holding it: every critical section leaves the data consistent.
+#[cfg(any(feature = "blocking", feature = "mio", feature = "smol"))]
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 // ---- health ----
 
 /// Whether `error` counts against the health of the server that produced

@@ -23,7 +23,8 @@
 
 mod conn;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use crate::common::lock;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 #[cfg(doc)]
@@ -94,10 +95,6 @@ const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Client>();
 };
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 impl FromConfig for Client {
     fn from_config(config: ClientConfig) -> Result<Self, ConfigError> {

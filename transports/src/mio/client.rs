@@ -1,6 +1,7 @@
 //! [`Client`]: a ready-made client on its own [`Poll`], one pipelined
 //! [`Adapter`] per server.
 
+use crate::common::lock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -124,10 +125,6 @@ const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Client>();
 };
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 impl FromConfig for Client {
     fn from_config(config: ClientConfig) -> Result<Self, ConfigError> {

@@ -21,8 +21,8 @@ use ::smol::Timer;
 use memwire_core::cluster::{Health, ServerAddr};
 use memwire_core::{Command, Config, Connection, Error, RequestId, Response};
 
-use super::lock;
 use crate::common;
+use crate::common::lock;
 
 /// What a caller gets back for its request.
 #[derive(Debug)]
