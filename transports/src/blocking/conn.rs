@@ -12,6 +12,11 @@ use memwire_core::{Command, Config, Connection, Error, RequestId, Response};
 /// Bytes read from the socket per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// A socket timeout within this of the time left is left as it is: a
+/// deadline may pass up to this late, never early, and a request costs no
+/// `setsockopt` calls in the common case.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(5);
+
 #[derive(Debug)]
 enum Stream {
     Tcp(TcpStream),
@@ -36,25 +41,25 @@ impl Stream {
         }
     }
 
-    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.set_nonblocking(on),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.set_nonblocking(on),
-        }
+    /// Peek at one byte without blocking, in one system call.
+    #[cfg(unix)]
+    fn peek_now(&self) -> io::Result<usize> {
+        let socket = match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s),
+            Stream::Unix(s) => socket2::SockRef::from(s),
+        };
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+        socket.recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
     }
 
-    fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.peek(buf),
-            // UnixStream::peek is unstable; a non-blocking read tells the
-            // same for an idle connection (any byte means it is unusable).
-            #[cfg(unix)]
-            Stream::Unix(s) => {
-                let mut s = s;
-                s.read(buf)
-            }
-        }
+    /// Peek at one byte without blocking.
+    #[cfg(not(unix))]
+    fn peek_now(&self) -> io::Result<usize> {
+        let Stream::Tcp(s) = self;
+        s.set_nonblocking(true)?;
+        let peeked = s.peek(&mut [0u8; 1]);
+        s.set_nonblocking(false)?;
+        peeked
     }
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -85,6 +90,15 @@ pub(crate) struct Conn {
     stash: Vec<(RequestId, Result<Response, Error>)>,
     /// The I/O error that broke the socket, reported instead of `Closed`.
     io_error: Option<Error>,
+    /// The socket's read and write timeouts as last set.
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+}
+
+/// Whether a socket timeout of `current` must be set anew for `remaining`:
+/// when it is unset or differs by more than [`TIMEOUT_SLACK`].
+fn needs_update(current: Option<Duration>, remaining: Duration) -> bool {
+    !current.is_some_and(|t| t <= remaining + TIMEOUT_SLACK && t + TIMEOUT_SLACK >= remaining)
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -149,6 +163,8 @@ impl Conn {
             buf: vec![0; READ_CHUNK].into_boxed_slice(),
             stash: Vec::new(),
             io_error: None,
+            read_timeout: None,
+            write_timeout: None,
         })
     }
 
@@ -158,13 +174,8 @@ impl Conn {
         if self.proto.is_poisoned() || self.proto.in_flight() != 0 || self.io_error.is_some() {
             return false;
         }
-        if self.stream.set_nonblocking(true).is_err() {
-            return false;
-        }
-        let mut byte = [0u8; 1];
-        let idle =
-            matches!(self.stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-        self.stream.set_nonblocking(false).is_ok() && idle
+        // Nothing to read (not even EOF) is the only healthy answer.
+        matches!(self.stream.peek_now(), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
     /// Whether the connection may go back to the idle pool.
@@ -200,9 +211,12 @@ impl Conn {
                 self.fail_timeout(deadline);
                 return;
             }
-            if let Err(e) = self.stream.set_write_timeout(remaining) {
-                self.fail_io(e);
-                return;
+            if needs_update(self.write_timeout, remaining) {
+                if let Err(e) = self.stream.set_write_timeout(remaining) {
+                    self.fail_io(e);
+                    return;
+                }
+                self.write_timeout = Some(remaining);
             }
             match self.stream.write(self.proto.pending_output()) {
                 Ok(0) => {
@@ -211,6 +225,9 @@ impl Conn {
                 }
                 Ok(n) => self.proto.advance_output(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The socket timeout may be a little shorter than the time
+                // left: only the deadline counts.
+                Err(e) if is_timeout(&e) && Instant::now() < deadline => {}
                 Err(e) if is_timeout(&e) => {
                     self.fail_timeout(deadline);
                     return;
@@ -263,9 +280,12 @@ impl Conn {
                 }
                 continue;
             }
-            if let Err(e) = self.stream.set_read_timeout(remaining) {
-                self.fail_io(e);
-                continue;
+            if needs_update(self.read_timeout, remaining) {
+                if let Err(e) = self.stream.set_read_timeout(remaining) {
+                    self.fail_io(e);
+                    continue;
+                }
+                self.read_timeout = Some(remaining);
             }
             match self.stream.read(&mut self.buf) {
                 Ok(0) => self.proto.handle_close(),
@@ -274,6 +294,7 @@ impl Conn {
                     self.proto.handle_input(data);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) && Instant::now() < deadline => {}
                 Err(e) if is_timeout(&e) => self.fail_timeout(deadline),
                 Err(e) => self.fail_io(e),
             }
