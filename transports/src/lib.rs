@@ -48,3 +48,14 @@ pub mod smol;
 
 pub use cache::{CacheBuilder, CacheError};
 pub use common::{ClientBuilder, ClientConfig, ConfigError, FromConfig, PerServer};
+
+/// The README's examples, compiled as doctests (they use every feature).
+#[cfg(all(
+    doctest,
+    feature = "blocking",
+    feature = "smol",
+    feature = "mio",
+    feature = "serde"
+))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
