@@ -496,6 +496,41 @@ pub fn get_multi_one_server<C: Conformance>() {
     assert_eq!(c.get_multi(&["x", "y"]).unwrap(), vec![]);
 }
 
+/// A multi-get of more keys than one request may carry
+/// (`Config::max_keys`) is split per server into several requests: every
+/// hit comes back, in request order, with the server's `cmd_get` counting
+/// each key once.
+pub fn get_multi_beyond_the_key_limit<C: Conformance>() {
+    let servers = [Memcached::start(), Memcached::start()];
+    let c: C = C::build(
+        ClientBuilder::new()
+            .servers(servers.iter().map(Memcached::url))
+            .protocol(memwire::Config::default().max_keys(50)),
+    );
+    let keys: Vec<String> = (0..300).map(|i| format!("many:{i}")).collect();
+    for k in keys.iter().step_by(2) {
+        c.set(k, k.as_bytes()).unwrap();
+    }
+    let asked: Vec<&str> = keys.iter().rev().map(String::as_str).collect();
+    let hits = c.get_multi(&asked).unwrap();
+    let expected: Vec<&str> = asked
+        .iter()
+        .copied()
+        .filter(|k| keys.iter().position(|x| x == k).is_some_and(|i| i % 2 == 0))
+        .collect();
+    let got: Vec<String> = hits
+        .iter()
+        .map(|v| String::from_utf8_lossy(&v.key).into_owned())
+        .collect();
+    assert_eq!(got, expected);
+    assert!(hits.iter().all(|v| v.key == v.data));
+    let asked_per_server: u64 = servers
+        .iter()
+        .map(|s| stat_u64(&server_stats(s), "cmd_get"))
+        .sum();
+    assert_eq!(asked_per_server, 300);
+}
+
 /// `flush_all` removes everything; `flush_all_delayed` only later.
 pub fn flush_all_semantics<C: Conformance>() {
     let server = Memcached::start();
@@ -1037,6 +1072,7 @@ macro_rules! conformance_suite {
             noreply_store,
             invalid_input,
             get_multi_one_server,
+            get_multi_beyond_the_key_limit,
             flush_all_semantics,
             version_and_verbosity,
             stats_groups,
