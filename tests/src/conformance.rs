@@ -891,6 +891,24 @@ pub fn unreachable_server<C: Conformance>() {
     assert!(matches!(only_err(c.version()), Error::NoServer(_)));
 }
 
+/// `result` is [`Error::Timeout`], reported no earlier than `io_timeout`
+/// (less 20 ms of clock slack) and well before twice it.
+pub fn assert_timed_out<T: std::fmt::Debug>(
+    result: &Result<T, Error>,
+    elapsed: Duration,
+    io_timeout: Duration,
+) {
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert!(
+        elapsed >= io_timeout - Duration::from_millis(20),
+        "early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < io_timeout + Duration::from_millis(700),
+        "late: {elapsed:?}"
+    );
+}
+
 fn only_err<T: std::fmt::Debug>(mut per_server: PerServer<T>) -> Error {
     match per_server.pop() {
         Some((_, Err(e))) => e,
@@ -1011,16 +1029,7 @@ pub fn timeout_silent_server<C: Conformance>() {
             1 => c.set("k", b"v"),
             _ => c.get_multi(&["a", "b"]).map(|_| ()),
         };
-        let elapsed = started.elapsed();
-        assert!(matches!(r, Err(Error::Timeout)), "call {call}: {r:?}");
-        assert!(
-            elapsed >= io_timeout - Duration::from_millis(20),
-            "{elapsed:?}"
-        );
-        assert!(
-            elapsed < io_timeout + Duration::from_millis(700),
-            "{elapsed:?}"
-        );
+        assert_timed_out(&r, started.elapsed(), io_timeout);
     }
     assert!(matches!(only_err(c.stats()), Error::Timeout));
 }

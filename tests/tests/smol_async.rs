@@ -238,19 +238,10 @@ fn timeout_against_silent_listener() {
             }),
     );
     smol::block_on(async {
-        for round in 0..3 {
+        for _ in 0..3 {
             let started = Instant::now();
             let r = c.get("k").await;
-            let elapsed = started.elapsed();
-            assert!(matches!(r, Err(Error::Timeout)), "round {round}: {r:?}");
-            assert!(
-                elapsed >= io_timeout - Duration::from_millis(20),
-                "{elapsed:?}"
-            );
-            assert!(
-                elapsed < io_timeout + Duration::from_millis(700),
-                "{elapsed:?}"
-            );
+            memwire_tests::conformance::assert_timed_out(&r, started.elapsed(), io_timeout);
         }
         // Many tasks at once: each fails (fatally), none hangs.
         let started = Instant::now();
