@@ -18,9 +18,13 @@ use crate::error::{show_line, Error, ProtocolError};
 use crate::request::Command;
 use crate::response::{line_start, Expect, LineStart, Response, ResponseParser, Status};
 
-/// Default for [`Config::max_value_len`]: memcached's default 1 MiB item
-/// limit plus 64 KiB headroom.
-pub const DEFAULT_MAX_VALUE_LEN: usize = 1024 * 1024 + 64 * 1024;
+/// Default for [`Config::max_value_len`]: 1 MiB, memcached's default item
+/// size limit (`-I 1m`). A larger value is refused before anything is
+/// sent. The server's limit covers the whole item (key and a header of
+/// about 50 bytes included), so a value within a few dozen bytes of 1 MiB
+/// may still be refused by the server with [`Error::Server`]. For a
+/// server started with `-I 4m`, set [`Config::max_value_len`] to 4 MiB.
+pub const DEFAULT_MAX_VALUE_LEN: usize = 1024 * 1024;
 
 /// Limits of a [`Connection`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +32,9 @@ pub const DEFAULT_MAX_VALUE_LEN: usize = 1024 * 1024 + 64 * 1024;
 pub struct Config {
     /// Longest reply line accepted, without its `\r\n` (default 8 KiB).
     pub max_line_len: usize,
-    /// Largest value sent or accepted (default [`DEFAULT_MAX_VALUE_LEN`]).
-    /// Raise it to match a server started with `-I`.
+    /// Largest value sent or accepted (default [`DEFAULT_MAX_VALUE_LEN`],
+    /// memcached's default `-I 1m`). Raise it to match a server started
+    /// with a larger `-I`.
     pub max_value_len: usize,
     /// Most keys in one retrieval request (default 4096).
     pub max_keys: usize,
@@ -329,11 +334,18 @@ impl Connection {
         }
     }
 
-    /// The socket was closed or failed: every pending request fails with
+    /// The socket was closed: every pending request fails with
     /// [`Error::Closed`] and the connection is unusable.
     pub fn handle_close(&mut self) {
+        self.handle_failure(Error::Closed);
+    }
+
+    /// The socket failed with `cause` (an [`Error::Io`], a failed
+    /// connect): every pending request fails with it and the connection is
+    /// unusable. Nothing changes if it already was.
+    pub fn handle_failure(&mut self, cause: Error) {
         if self.dead.is_none() {
-            self.kill(Error::Closed, |_| true);
+            self.kill(cause, |_| true);
         }
     }
 

@@ -74,30 +74,46 @@ pub enum Error {
     // ---- fatal for the connection ----
     /// The server broke the protocol; the connection is poisoned.
     #[error("protocol violation: {0}")]
-    Protocol(#[from] ProtocolError),
+    Protocol(ProtocolError),
     /// The request's deadline passed; the connection is poisoned.
     #[error("request timed out")]
     Timeout,
     /// The connection is closed (by the server, the transport or `quit`).
     #[error("connection closed")]
     Closed,
-    /// The connection was poisoned earlier for the given reason; reconnect.
-    #[error("connection poisoned ({0}); reconnect")]
-    Poisoned(Arc<Error>),
-    /// An I/O error from the transport.
-    #[error("i/o error: {0}")]
-    Io(Arc<std::io::Error>),
-    /// Connecting to a server failed (refused, unreachable, unresolvable).
-    #[error("cannot connect to {server}: {source}")]
+    /// The connection was poisoned earlier by the failure in
+    /// [`source`](std::error::Error::source) (see [`Error::root`]); the
+    /// transport reconnects.
+    #[error("connection poisoned by an earlier failure")]
+    Poisoned(#[source] Arc<Error>),
+    /// An I/O error from the transport (in
+    /// [`source`](std::error::Error::source)).
+    #[error("i/o error")]
+    Io(#[source] Arc<std::io::Error>),
+    /// Connecting to a server failed: refused, unreachable, unresolvable,
+    /// or timed out (`source` is then of kind
+    /// [`TimedOut`](std::io::ErrorKind::TimedOut); see
+    /// [`Error::is_timeout`]).
+    #[error("cannot connect to {server}")]
     Connect {
         /// The server, as `host:port` or a socket path.
         server: String,
         /// What the operating system said.
+        #[source]
         source: Arc<std::io::Error>,
     },
     /// No server is available for this request (all candidates are down).
     #[error("no server available: {0}")]
     NoServer(String),
+    /// Every connection a client may open to `server` stayed busy until the
+    /// request's deadline (a bounded pool under load); nothing was sent.
+    #[error("all {max} connections to {server} stayed busy until the deadline")]
+    PoolExhausted {
+        /// The server.
+        server: String,
+        /// The configured maximum of connections to it.
+        max: usize,
+    },
 }
 
 /// Which family an [`Error`] belongs to.
@@ -140,7 +156,8 @@ impl Error {
             | Error::Poisoned(_)
             | Error::Io(_)
             | Error::Connect { .. }
-            | Error::NoServer(_) => ErrorKind::Connection,
+            | Error::NoServer(_)
+            | Error::PoolExhausted { .. } => ErrorKind::Connection,
         }
     }
 
@@ -152,11 +169,13 @@ impl Error {
     /// A failed connection attempt to `server`.
     ///
     /// ```
+    /// use std::error::Error as _;
     /// use memwire_core::Error;
     /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
     /// let e = Error::connect("127.0.0.1:11211", refused);
-    /// assert!(e.to_string().starts_with("cannot connect to 127.0.0.1:11211: "));
-    /// assert!(e.is_fatal());
+    /// assert_eq!(e.to_string(), "cannot connect to 127.0.0.1:11211");
+    /// assert_eq!(e.source().unwrap().to_string(), "connection refused");
+    /// assert!(e.is_connection_error() && !e.is_timeout());
     /// ```
     pub fn connect(server: impl std::fmt::Display, source: std::io::Error) -> Error {
         Error::Connect {
@@ -165,12 +184,94 @@ impl Error {
         }
     }
 
+    /// A connection attempt to `server` that did not complete in time.
+    ///
+    /// ```
+    /// use memwire_core::Error;
+    /// let e = Error::connect_timeout("10.0.0.1:11211");
+    /// assert!(e.is_timeout());
+    /// assert_eq!(e.server(), Some("10.0.0.1:11211"));
+    /// ```
+    pub fn connect_timeout(server: impl std::fmt::Display) -> Error {
+        let timed_out = std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the connection was not established in time",
+        );
+        Error::connect(server, timed_out)
+    }
+
     /// The root cause, looking through [`Error::Poisoned`].
     pub fn root(&self) -> &Error {
         match self {
             Error::Poisoned(inner) => inner.root(),
             other => other,
         }
+    }
+
+    /// Whether a deadline passed: the request's own, an earlier request's
+    /// that poisoned the shared connection, or the connect's.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use memwire_core::Error;
+    /// assert!(Error::Timeout.is_timeout());
+    /// assert!(Error::Poisoned(Arc::new(Error::Timeout)).is_timeout());
+    /// assert!(!Error::NotFound.is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        match self.root() {
+            Error::Timeout => true,
+            Error::Connect { source, .. } => source.kind() == std::io::ErrorKind::TimedOut,
+            _ => false,
+        }
+    }
+
+    /// Whether the connection failed (or could not be made): the request
+    /// may or may not have reached the server, and the transport
+    /// reconnects. Same as `kind() == ErrorKind::Connection`.
+    pub fn is_connection_error(&self) -> bool {
+        self.kind() == ErrorKind::Connection
+    }
+
+    /// Whether the caller's input was refused before anything was sent.
+    pub fn is_input_error(&self) -> bool {
+        self.kind() == ErrorKind::Input
+    }
+
+    /// Whether the server answered with a per-request outcome
+    /// (`NOT_STORED`, `EXISTS`, `NOT_FOUND`, ...); the connection is fine.
+    pub fn is_reply_error(&self) -> bool {
+        self.kind() == ErrorKind::Reply
+    }
+
+    /// `NOT_FOUND`: the item does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound)
+    }
+
+    /// `NOT_STORED`: the condition of `add`/`replace`/`append`/`prepend`
+    /// was not met.
+    pub fn is_not_stored(&self) -> bool {
+        matches!(self, Error::NotStored)
+    }
+
+    /// `EXISTS`: a CAS store lost the race.
+    pub fn is_cas_mismatch(&self) -> bool {
+        matches!(self, Error::Exists)
+    }
+
+    /// The server this error names, when it names one.
+    pub fn server(&self) -> Option<&str> {
+        match self.root() {
+            Error::Connect { server, .. } | Error::PoolExhausted { server, .. } => Some(server),
+            _ => None,
+        }
+    }
+}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Error::Protocol(e)
     }
 }
 

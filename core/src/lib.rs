@@ -65,9 +65,12 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod client;
 pub mod cluster;
 pub mod connection;
 pub mod error;
+pub mod expiry;
+pub mod into_bytes;
 pub mod key;
 pub mod request;
 pub mod response;
@@ -76,9 +79,10 @@ pub mod stats;
 pub use connection::{Completion, Config, Connection, RequestId, DEFAULT_MAX_VALUE_LEN};
 pub use error::{Error, ErrorKind, ProtocolError};
 pub use key::KeyError;
+pub use expiry::Expiry;
+pub use into_bytes::IntoBytes;
 pub use request::{
-    Arith, ArithOp, Command, Delete, Exptime, FlushAll, Retrieve, Store, StoreMode, Touch,
-    Verbosity,
+    Arith, ArithOp, Command, Delete, FlushAll, Retrieve, Store, StoreMode, Touch, Verbosity,
 };
 pub use response::{Expect, Response, ResponseParser, Status, Value};
 pub use stats::{SizeStats, SlabStats, StatMap, StatValue, Stats, StatsGroup};

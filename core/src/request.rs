@@ -5,9 +5,9 @@
 //! [`Connection::send`](crate::Connection::send):
 //!
 //! ```
-//! use memwire_core::Command;
-//! let set = Command::set("foo", "xXx").flags(12).exptime(30);
-//! let gats = Command::get_multi(["a", "b"]).with_cas().touch(60);
+//! use memwire_core::{Command, Expiry};
+//! let set = Command::set("foo", "xXx").flags(12).expiry(Expiry::secs(30));
+//! let gats = Command::get_multi(["a", "b"]).with_cas().touch(Expiry::secs(60));
 //! let incr = Command::incr("hits", 1).noreply();
 //! # let _ = (set, gats, incr);
 //! ```
@@ -21,13 +21,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::connection::Config;
 use crate::error::Error;
+use crate::expiry::Expiry;
+use crate::into_bytes::IntoBytes;
 use crate::key;
 use crate::response::Expect;
 use crate::stats::StatsGroup;
-
-/// Expiration time in seconds: up to 30 days it is relative to now, above
-/// that it is an absolute Unix time; 0 means never.
-pub type Exptime = u32;
 
 /// A memcached text-protocol command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +61,7 @@ pub struct Retrieve {
     /// Ask for CAS uniques (`gets`/`gats`).
     pub cas: bool,
     /// Also set a new expiration time (`gat`/`gats`).
-    pub touch: Option<Exptime>,
+    pub touch: Option<Expiry>,
 }
 
 /// How a [`Store`] stores.
@@ -94,8 +92,8 @@ pub struct Store {
     pub data: Bytes,
     /// Opaque client flags stored with the item.
     pub flags: u32,
-    /// Expiration time.
-    pub exptime: Exptime,
+    /// When the item expires.
+    pub expiry: Expiry,
     /// Ask the server not to reply.
     pub noreply: bool,
 }
@@ -137,7 +135,7 @@ pub struct Touch {
     /// The key.
     pub key: Bytes,
     /// The new expiration time.
-    pub exptime: Exptime,
+    pub expiry: Expiry,
     /// Ask the server not to reply.
     pub noreply: bool,
 }
@@ -180,32 +178,32 @@ impl Command {
     }
 
     /// `set <key>`: store unconditionally.
-    pub fn set(key: impl Into<Bytes>, data: impl Into<Bytes>) -> Store {
+    pub fn set(key: impl Into<Bytes>, data: impl IntoBytes) -> Store {
         Store::new(StoreMode::Set, key, data)
     }
 
     /// `add <key>`: store only if absent.
-    pub fn add(key: impl Into<Bytes>, data: impl Into<Bytes>) -> Store {
+    pub fn add(key: impl Into<Bytes>, data: impl IntoBytes) -> Store {
         Store::new(StoreMode::Add, key, data)
     }
 
     /// `replace <key>`: store only if present.
-    pub fn replace(key: impl Into<Bytes>, data: impl Into<Bytes>) -> Store {
+    pub fn replace(key: impl Into<Bytes>, data: impl IntoBytes) -> Store {
         Store::new(StoreMode::Replace, key, data)
     }
 
     /// `append <key>`: add data after the existing data.
-    pub fn append(key: impl Into<Bytes>, data: impl Into<Bytes>) -> Store {
+    pub fn append(key: impl Into<Bytes>, data: impl IntoBytes) -> Store {
         Store::new(StoreMode::Append, key, data)
     }
 
     /// `prepend <key>`: add data before the existing data.
-    pub fn prepend(key: impl Into<Bytes>, data: impl Into<Bytes>) -> Store {
+    pub fn prepend(key: impl Into<Bytes>, data: impl IntoBytes) -> Store {
         Store::new(StoreMode::Prepend, key, data)
     }
 
     /// `cas <key> ... <cas_unique>`: store only if unchanged since fetched.
-    pub fn cas(key: impl Into<Bytes>, data: impl Into<Bytes>, cas_unique: u64) -> Store {
+    pub fn cas(key: impl Into<Bytes>, data: impl IntoBytes, cas_unique: u64) -> Store {
         Store::new(StoreMode::Cas(cas_unique), key, data)
     }
 
@@ -238,10 +236,10 @@ impl Command {
     }
 
     /// `touch <key> <exptime>`.
-    pub fn touch(key: impl Into<Bytes>, exptime: Exptime) -> Touch {
+    pub fn touch(key: impl Into<Bytes>, expiry: impl Into<Expiry>) -> Touch {
         Touch {
             key: key.into(),
-            exptime,
+            expiry: expiry.into(),
             noreply: false,
         }
     }
@@ -291,6 +289,16 @@ impl Command {
         }
     }
 
+    /// The expiry this command sets, if any.
+    pub fn expiry(&self) -> Option<Expiry> {
+        match self {
+            Command::Retrieve(r) => r.touch,
+            Command::Store(s) => Some(s.expiry),
+            Command::Touch(t) => Some(t.expiry),
+            _ => None,
+        }
+    }
+
     /// Whether the server is asked not to reply (`noreply`, `quit`).
     pub fn is_quiet(&self) -> bool {
         match self {
@@ -309,6 +317,9 @@ impl Command {
     pub fn validate(&self, config: &Config) -> Result<(), Error> {
         for k in self.keys() {
             key::validate(k)?;
+        }
+        if let Some(expiry) = self.expiry() {
+            expiry.to_wire()?;
         }
         match self {
             Command::Retrieve(r) if r.keys.is_empty() => Err(Error::NoKeys),
@@ -338,9 +349,9 @@ impl Command {
     ///
     /// ```
     /// use bytes::BytesMut;
-    /// use memwire_core::{Command, Config};
+    /// use memwire_core::{Command, Config, Expiry};
     /// let mut out = BytesMut::new();
-    /// Command::from(Command::set("foo", "bar").flags(12).exptime(30))
+    /// Command::from(Command::set("foo", "bar").flags(12).expiry(Expiry::secs(30)))
     ///     .encode(&mut out, &Config::default())
     ///     .unwrap();
     /// assert_eq!(&out[..], b"set foo 12 30 3\r\nbar\r\n");
@@ -360,8 +371,8 @@ impl Command {
                     (false, true) => b"gat",
                     (true, true) => b"gats",
                 });
-                if let Some(exptime) = r.touch {
-                    write_num(out, u64::from(exptime));
+                if let Some(expiry) = r.touch {
+                    write_int(out, expiry.to_wire()?);
                 }
                 for k in &r.keys {
                     out.put_u8(b' ');
@@ -383,7 +394,7 @@ impl Command {
                 });
                 out.put_slice(&s.key);
                 write_num(out, u64::from(s.flags));
-                write_num(out, u64::from(s.exptime));
+                write_int(out, s.expiry.to_wire()?);
                 write_num(out, s.data.len() as u64);
                 if let StoreMode::Cas(unique) = s.mode {
                     write_num(out, unique);
@@ -412,7 +423,7 @@ impl Command {
             Command::Touch(t) => {
                 out.put_slice(b"touch ");
                 out.put_slice(&t.key);
-                write_num(out, u64::from(t.exptime));
+                write_int(out, t.expiry.to_wire()?);
                 noreply(out, t.noreply);
                 Expect::Touched
             }
@@ -462,6 +473,11 @@ fn write_num(out: &mut BytesMut, n: u64) {
     let _ = write!(out, " {n}");
 }
 
+/// Append `' '` and the decimal form of a signed `n` (an expiry).
+fn write_int(out: &mut BytesMut, n: i64) {
+    let _ = write!(out, " {n}");
+}
+
 impl Retrieve {
     /// Add one more key.
     pub fn key(mut self, key: impl Into<Bytes>) -> Self {
@@ -477,21 +493,21 @@ impl Retrieve {
 
     /// Also set a new expiration time: `gat` (or `gats` with
     /// [`Retrieve::with_cas`]).
-    pub fn touch(mut self, exptime: Exptime) -> Self {
-        self.touch = Some(exptime);
+    pub fn touch(mut self, expiry: impl Into<Expiry>) -> Self {
+        self.touch = Some(expiry.into());
         self
     }
 }
 
 impl Store {
-    /// A storage command with flags 0 and exptime 0.
-    pub fn new(mode: StoreMode, key: impl Into<Bytes>, data: impl Into<Bytes>) -> Self {
+    /// A storage command with flags 0 that never expires.
+    pub fn new(mode: StoreMode, key: impl Into<Bytes>, data: impl IntoBytes) -> Self {
         Store {
             mode,
             key: key.into(),
-            data: data.into(),
+            data: data.into_bytes(),
             flags: 0,
-            exptime: 0,
+            expiry: Expiry::Never,
             noreply: false,
         }
     }
@@ -502,9 +518,9 @@ impl Store {
         self
     }
 
-    /// Set the expiration time.
-    pub fn exptime(mut self, exptime: Exptime) -> Self {
-        self.exptime = exptime;
+    /// Set when the item expires.
+    pub fn expiry(mut self, expiry: impl Into<Expiry>) -> Self {
+        self.expiry = expiry.into();
         self
     }
 }
@@ -579,8 +595,8 @@ mod tests {
             wire(Command::get_multi(["a", "b"]).with_cas()),
             "gets a b\r\n"
         );
-        assert_eq!(wire(Command::get("a").touch(30)), "gat 30 a\r\n");
-        assert_eq!(wire(Command::get("a").with_cas().touch(0)), "gats 0 a\r\n");
+        assert_eq!(wire(Command::get("a").touch(Expiry::secs(30))), "gat 30 a\r\n");
+        assert_eq!(wire(Command::get("a").with_cas().touch(Expiry::Never)), "gats 0 a\r\n");
     }
 
     #[test]
@@ -591,7 +607,7 @@ mod tests {
             "add k 4294967295 0 1\r\nv\r\n"
         );
         assert_eq!(
-            wire(Command::replace("k", "").exptime(5)),
+            wire(Command::replace("k", "").expiry(Expiry::secs(5))),
             "replace k 0 5 0\r\n\r\n"
         );
         assert_eq!(wire(Command::append("k", "ab")), "append k 0 0 2\r\nab\r\n");
@@ -600,7 +616,7 @@ mod tests {
             "prepend k 0 0 2 noreply\r\nab\r\n"
         );
         assert_eq!(
-            wire(Command::cas("k", "a\r\nb", u64::MAX).flags(1).exptime(2)),
+            wire(Command::cas("k", "a\r\nb", u64::MAX).flags(1).expiry(Expiry::secs(2))),
             "cas k 1 2 4 18446744073709551615\r\na\r\nb\r\n"
         );
     }
@@ -617,7 +633,11 @@ mod tests {
             wire(Command::decr("k", 1).noreply()),
             "decr k 1 noreply\r\n"
         );
-        assert_eq!(wire(Command::touch("k", 30)), "touch k 30\r\n");
+        assert_eq!(wire(Command::touch("k", Expiry::secs(30))), "touch k 30\r\n");
+        assert_eq!(
+            wire(Command::set("k", "v").expiry(Expiry::In(std::time::Duration::ZERO))),
+            "set k 0 -1 1\r\nv\r\n"
+        );
         assert_eq!(wire(Command::flush_all()), "flush_all\r\n");
         assert_eq!(
             wire(Command::flush_all().delay(10).noreply()),
@@ -689,6 +709,16 @@ mod tests {
             (Command::delete(vec![b'x'; 251]).into(), |e| {
                 matches!(e, Error::InvalidKey(_))
             }),
+            (
+                Command::set("k", "v")
+                    .expiry(Expiry::secs(31 * 86_400))
+                    .into(),
+                |e| matches!(e, Error::InvalidArgument(_)),
+            ),
+            (
+                Command::touch("k", Expiry::secs(31 * 86_400)).into(),
+                |e| matches!(e, Error::InvalidArgument(_)),
+            ),
         ];
         for (cmd, check) in cases {
             let mut out = BytesMut::new();

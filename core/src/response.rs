@@ -81,6 +81,7 @@ impl Expect {
 
 /// An item returned by a retrieval.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Value {
     /// The key, as the server returned it.
     pub key: Bytes,
@@ -90,6 +91,24 @@ pub struct Value {
     pub cas: Option<u64>,
     /// The data, split from the input buffer without copying.
     pub data: Bytes,
+}
+
+impl Value {
+    /// An item with `key`, `flags` and `data` and no CAS unique (for tests
+    /// and for clients of your own).
+    ///
+    /// ```
+    /// let v = memwire_core::Value::new("k", 3, "data");
+    /// assert_eq!((&v.key[..], v.flags, v.cas), (&b"k"[..], 3, None));
+    /// ```
+    pub fn new(key: impl Into<Bytes>, flags: u32, data: impl Into<Bytes>) -> Value {
+        Value {
+            key: key.into(),
+            flags,
+            cas: None,
+            data: data.into(),
+        }
+    }
 }
 
 /// A successful reply.

@@ -1,26 +1,29 @@
 //! memwire: a memcached client built on the sans-IO [`memwire_core`].
 //!
-//! Pick a transport with a Cargo feature; all have the same method names
-//! and semantics:
+//! The operations are two traits, implemented by every client:
+//! [`Commands`] (blocking) and [`AsyncCommands`] (async). Pick a transport
+//! with a Cargo feature; all have the same method names and semantics, and
+//! code generic over the traits runs on any of them:
 //!
 //! * `blocking` (default): `blocking::Client`, std sockets, `Send + Sync`,
-//!   a pool of connections per server;
-//! * `smol`: `smol::Client`, async, one pipelined connection per server
-//!   shared by every task; dropping a future is safe;
+//!   a bounded pool of connections per server;
 //! * `mio`: `mio::Adapter` for your own `mio::Poll` event loop, and a
-//!   ready-made `mio::Client` on its own `Poll`.
+//!   ready-made `mio::Client` on its own `Poll` (a [`Commands`] client);
+//! * `smol`, `tokio`: `smol::Client`, `tokio::Client` ([`AsyncCommands`]),
+//!   one pipelined connection per server shared by every task; dropping a
+//!   future is safe.
 //!
+//! Everything a client decides — key placement (libmemcached-compatible
+//! ketama), multi-key fan-out and reassembly, the failure policy — is
+//! decided once in [`memwire_core::client`]; a transport only moves bytes.
 //! On top of a client, [`cache`] is the high-level cache of the
-//! lovely.memcached utility (hashed keys, namespaces, key tracking,
-//! degradation while a server is down); feature `serde` (default) stores
-//! values of any serde type. Everything transport-neutral — configuration,
-//! key placement (libmemcached-compatible ketama), health, typed results —
-//! is in [`common`]. The core types ([`Command`], [`Value`], [`Error`], ...)
-//! are re-exported here.
+//! lovely.memcached utility. The core types ([`Command`], [`Value`],
+//! [`Error`], [`Expiry`], ...) are re-exported here.
 //!
 //! ```no_run
 //! # #[cfg(feature = "blocking")] {
 //! use memwire::blocking::Client;
+//! use memwire::Commands;
 //!
 //! let client = Client::new(["memcached://127.0.0.1:11211"])?;
 //! client.set("greeting", "hello")?;
@@ -33,27 +36,44 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub use memwire_core::client::ops::{PerServer, StoreOptions};
+pub use memwire_core::client::{ClientBuilder, ClientConfig, ConfigError, FromConfig};
 pub use memwire_core::*;
 
-#[cfg(any(feature = "blocking", feature = "mio", feature = "smol"))]
-mod api;
+mod async_commands;
+mod commands;
+#[cfg(any(feature = "blocking", feature = "mio", feature = "smol", feature = "tokio"))]
+mod net;
+
 #[cfg(feature = "blocking")]
 pub mod blocking;
-pub mod cache;
-pub mod common;
-#[cfg(feature = "mio")]
-pub mod mio;
-#[cfg(feature = "smol")]
-pub mod smol;
+// Being ported to the client layer (uncomment when it compiles):
+// pub mod cache;
+// #[cfg(feature = "mio")]
+// pub mod mio;
+// #[cfg(any(feature = "smol", feature = "tokio"))]
+// mod rt;
+// #[cfg(feature = "smol")]
+// pub mod smol;
+// #[cfg(feature = "tokio")]
+// pub mod tokio;
 
-pub use cache::{CacheBuilder, CacheError};
-pub use common::{ClientBuilder, ClientConfig, ConfigError, FromConfig, PerServer};
+pub use async_commands::AsyncCommands;
+pub use commands::Commands;
+
+/// Lock `m`, going on with the data when another thread panicked while
+/// holding it: every critical section leaves the data consistent.
+#[cfg(any(feature = "blocking", feature = "mio", feature = "smol", feature = "tokio"))]
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The README's examples, compiled as doctests (they use every feature).
 #[cfg(all(
     doctest,
     feature = "blocking",
     feature = "smol",
+    feature = "tokio",
     feature = "mio",
     feature = "serde"
 ))]

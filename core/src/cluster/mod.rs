@@ -12,13 +12,15 @@
 //!   be probed again.
 //! * [`md5`](mod@md5): the MD5 digest ketama is built on (also usable for
 //!   hashing long keys).
-//! * [`Cluster`]: all of the above for one server list.
+//! * [`Cluster`]: the server list and its placement.
 //!
 //! Placement never depends on health. A key maps to exactly one server; when
 //! that server is down the caller degrades (treats a get as a miss, fails a
 //! set) rather than sending the key elsewhere. Other clients sharing the
 //! cluster cannot see our view of health, so rerouting would split a key
-//! across servers and serve stale values.
+//! across servers and serve stale values. The failure policy that uses
+//! [`Health`] is the client layer's
+//! ([`ServerHealth`](crate::client::ServerHealth)).
 
 pub mod address;
 pub mod health;
@@ -31,25 +33,15 @@ pub use address::{AddrError, ServerAddr};
 pub use health::{Health, HealthConfig};
 pub use ketama::{key_hash, Ketama};
 
-/// A list of servers with their weights, placement and health.
+/// A list of servers with their weights and key placement.
 ///
 /// # Examples
 ///
 /// ```
-/// # use std::time::{Duration, Instant};
 /// # use memwire_core::cluster::Cluster;
-/// let mut cluster = Cluster::from_strs(&["10.0.0.1:11211", "10.0.0.2:11211"])?;
+/// let cluster = Cluster::from_strs(&["10.0.0.1:11211", "10.0.0.2:11211"])?;
 /// let server = cluster.server_for_key(b"user:42");
 /// println!("user:42 lives on {}", cluster.servers()[server]);
-///
-/// let now = Instant::now();
-/// if let Some(health) = cluster.health_mut(server) {
-///     health.record_failure(now);
-///     health.record_failure(now);
-///     assert!(!health.is_available(now));
-/// }
-/// // Placement is unchanged while the server is down.
-/// assert_eq!(cluster.server_for_key(b"user:42"), server);
 /// # Ok::<(), memwire_core::cluster::ClusterError>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -57,7 +49,6 @@ pub struct Cluster {
     servers: Vec<ServerAddr>,
     weights: Vec<u32>,
     ketama: Ketama,
-    health: Vec<Health>,
 }
 
 impl Cluster {
@@ -70,26 +61,21 @@ impl Cluster {
     /// # Errors
     ///
     /// [`ClusterError::NoServers`] if `servers` is empty.
-    pub fn new(
-        servers: Vec<(ServerAddr, u32)>,
-        health: HealthConfig,
-    ) -> Result<Cluster, ClusterError> {
+    pub fn new(servers: Vec<(ServerAddr, u32)>) -> Result<Cluster, ClusterError> {
         if servers.is_empty() {
             return Err(ClusterError::NoServers);
         }
         let ketama = Ketama::new(&servers);
-        let health = vec![Health::new(health); servers.len()];
         let (servers, weights) = servers.into_iter().unzip();
         Ok(Cluster {
             servers,
             weights,
             ketama,
-            health,
         })
     }
 
     /// Parses each address with [`ServerAddr::parse`] and builds a cluster
-    /// with weight 1 for every server and the default [`HealthConfig`].
+    /// with weight 1 for every server.
     ///
     /// # Errors
     ///
@@ -100,7 +86,7 @@ impl Cluster {
             .iter()
             .map(|s| ServerAddr::parse(s).map(|addr| (addr, 1)))
             .collect::<Result<Vec<_>, _>>()?;
-        Cluster::new(servers, HealthConfig::default())
+        Cluster::new(servers)
     }
 
     /// The servers, in the order given.
@@ -131,18 +117,6 @@ impl Cluster {
         }
         // The continuum of a non-empty list always has points.
         self.ketama.server_for(key).unwrap_or(0)
-    }
-
-    /// The health of server `index`, or `None` if there is no such server.
-    #[must_use]
-    pub fn health(&self, index: usize) -> Option<&Health> {
-        self.health.get(index)
-    }
-
-    /// The health of server `index` for recording outcomes, or `None` if
-    /// there is no such server.
-    pub fn health_mut(&mut self, index: usize) -> Option<&mut Health> {
-        self.health.get_mut(index)
     }
 }
 
@@ -184,7 +158,6 @@ impl From<AddrError> for ClusterError {
 mod tests {
     use super::*;
     use std::error::Error as _;
-    use std::time::{Duration, Instant};
 
     fn cluster(addrs: &[&str]) -> Cluster {
         match Cluster::from_strs(addrs) {
@@ -196,7 +169,7 @@ mod tests {
     #[test]
     fn empty_list_is_an_error() {
         assert_eq!(Cluster::from_strs(&[]).err(), Some(ClusterError::NoServers));
-        let e = Cluster::new(Vec::new(), HealthConfig::default()).err();
+        let e = Cluster::new(Vec::new()).err();
         assert_eq!(e, Some(ClusterError::NoServers));
     }
 
@@ -223,16 +196,10 @@ mod tests {
             (ServerAddr::parse("a:1").unwrap(), 3),
             (ServerAddr::parse("/tmp/b.sock").unwrap(), 0),
         ];
-        let config = HealthConfig {
-            failure_limit: 5,
-            retry_after: Duration::from_secs(2),
-        };
-        let c = Cluster::new(servers.clone(), config).unwrap();
+        let c = Cluster::new(servers.clone()).unwrap();
         assert_eq!(c.servers(), [servers[0].0.clone(), servers[1].0.clone()]);
         assert_eq!(c.weights(), [3, 0]);
         assert_eq!(c.ketama().server_count(), 2);
-        assert_eq!(c.health(1).map(|h| *h.config()), Some(config));
-        assert!(c.health(2).is_none());
     }
 
     #[test]
@@ -259,46 +226,10 @@ mod tests {
         .iter()
         .map(|(host, weight)| (ServerAddr::parse(host).unwrap(), *weight))
         .collect();
-        let c = Cluster::new(servers, HealthConfig::default()).unwrap();
+        let c = Cluster::new(servers).unwrap();
         assert_eq!(
             c.servers()[c.server_for_key(b"SVa_]_V41)")].to_string(),
             "10.0.1.7:11211"
         );
-    }
-
-    #[test]
-    fn placement_ignores_health() {
-        let mut c = cluster(&["a", "b", "c"]);
-        let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
-        let before: Vec<usize> = keys
-            .iter()
-            .map(|k| c.server_for_key(k.as_bytes()))
-            .collect();
-        let now = Instant::now();
-        for i in 0..3 {
-            if let Some(h) = c.health_mut(i) {
-                h.record_failure(now);
-                h.record_failure(now);
-            }
-        }
-        assert!(c.health(0).is_some_and(|h| !h.is_available(now)));
-        let after: Vec<usize> = keys
-            .iter()
-            .map(|k| c.server_for_key(k.as_bytes()))
-            .collect();
-        assert_eq!(before, after);
-        assert!(before.iter().all(|&i| i < 3));
-    }
-
-    #[test]
-    fn health_is_per_server() {
-        let mut c = cluster(&["a", "b"]);
-        let now = Instant::now();
-        if let Some(h) = c.health_mut(1) {
-            h.record_failure(now);
-        }
-        assert_eq!(c.health(0).map(Health::consecutive_failures), Some(0));
-        assert_eq!(c.health(1).map(Health::consecutive_failures), Some(1));
-        assert!(c.health_mut(9).is_none());
     }
 }

@@ -23,10 +23,22 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use memwire_core::{
-    Command, Completion, Config, Connection, Error, Expect, ProtocolError, RequestId, Response,
-    ResponseParser, SizeStats, SlabStats, StatMap, StatValue, Stats, StatsGroup, Status, StoreMode,
-    Value,
+    Command, Completion, Config, Connection, Error, Expect, Expiry, ProtocolError, RequestId,
+    Response, ResponseParser, SizeStats, SlabStats, StatMap, StatValue, Stats, StatsGroup, Status,
+    StoreMode, Value,
 };
+
+/// The typed expiry memcached would read from the wire integer `t`: up to
+/// 30 days relative, above that an absolute Unix time.
+fn expiry(t: u32) -> Expiry {
+    if t == 0 {
+        Expiry::Never
+    } else if t <= 30 * 86_400 {
+        Expiry::secs(u64::from(t))
+    } else {
+        Expiry::At(std::time::UNIX_EPOCH + Duration::from_secs(u64::from(t)))
+    }
+}
 
 /// The message memcached sends for `incr`/`decr` on a non-numeric value.
 pub const NON_NUMERIC: &str = "cannot increment or decrement non-numeric value";
@@ -354,7 +366,7 @@ impl Req {
                     r = r.with_cas();
                 }
                 if let Some(t) = touch {
-                    r = r.touch(*t);
+                    r = r.touch(expiry(*t));
                 }
                 r.into()
             }
@@ -368,7 +380,7 @@ impl Req {
             } => {
                 let s = memwire_core::Store::new(mode.mode(), key.key(), data.clone())
                     .flags(*flags)
-                    .exptime(*exptime);
+                    .expiry(expiry(*exptime));
                 quiet(s, *noreply, |s| s.noreply()).into()
             }
             Req::Delete { key, noreply } => {
@@ -391,7 +403,7 @@ impl Req {
                 key,
                 exptime,
                 noreply,
-            } => quiet(Command::touch(key.key(), *exptime), *noreply, |c| {
+            } => quiet(Command::touch(key.key(), expiry(*exptime)), *noreply, |c| {
                 c.noreply()
             })
             .into(),
@@ -608,12 +620,9 @@ impl ReplySeed {
                     keys.extend(item.miss_before.as_ref().map(KeySeed::valid));
                     let key = item.key.valid();
                     keys.push(key.clone());
-                    values.push(Value {
-                        key,
-                        flags: item.flags,
-                        cas: cas.then_some(item.cas),
-                        data: Bytes::copy_from_slice(&item.data),
-                    });
+                    let mut value = Value::new(key, item.flags, Bytes::copy_from_slice(&item.data));
+                    value.cas = cas.then_some(item.cas);
+                    values.push(value);
                 }
                 keys.extend(miss_after.as_ref().map(KeySeed::valid));
                 let mut r = Command::get_multi(keys);
@@ -621,7 +630,7 @@ impl ReplySeed {
                     r = r.with_cas();
                 }
                 if let Some(t) = touch {
-                    r = r.touch(*t);
+                    r = r.touch(expiry(*t));
                 }
                 (r.into(), Ok(Response::Values(values)))
             }
@@ -643,7 +652,7 @@ impl ReplySeed {
                 },
             ),
             ReplySeed::Touch(found) => (
-                Command::touch("k", 1).into(),
+                Command::touch("k", Expiry::secs(1)).into(),
                 if *found {
                     Ok(Response::Touched)
                 } else {
@@ -1035,11 +1044,10 @@ impl AnswerSeed {
                 keys.iter()
                     .enumerate()
                     .filter(|(i, _)| self.hits & (1 << (i % 64)) != 0)
-                    .map(|(_, k)| Value {
-                        key: k.clone(),
-                        flags: self.flags,
-                        cas: cas.then_some(self.cas),
-                        data: Bytes::copy_from_slice(&self.data),
+                    .map(|(_, k)| {
+                        let mut value = Value::new(k.clone(), self.flags, Bytes::copy_from_slice(&self.data));
+                        value.cas = cas.then_some(self.cas);
+                        value
                     })
                     .collect(),
             )),

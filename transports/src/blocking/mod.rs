@@ -1,17 +1,20 @@
-//! The blocking client: std [`TcpStream`](std::net::TcpStream) and
-//! [`UnixStream`](std::os::unix::net::UnixStream), one core
-//! [`Connection`](memwire_core::Connection) per socket.
+//! The blocking client: std sockets (TCP or Unix), one core
+//! [`Connection`](memwire_core::Connection) per socket, a bounded pool of
+//! connections per server.
 //!
 //! [`Client`] is `Send + Sync` and cheap to clone (clones share the
-//! connection pools); share it between threads. Each call takes an idle
-//! connection to the key's server from a small pool (or connects), sends,
-//! waits for its reply within [`ClientConfig::io_timeout`] and puts the
-//! connection back. A connection that timed out, broke or was poisoned is
-//! dropped, never reused: the next call reconnects, and no call ever sees a
-//! reply meant for another.
+//! pools); share it between threads. A call takes a connection to each
+//! server it needs from that server's pool (or opens one), writes every
+//! request before reading any reply, and returns the connections. All of
+//! it — connecting, writing, reading — happens within
+//! [`ClientConfig::io_timeout`]. A connection that timed out, broke or was
+//! poisoned is dropped, never reused: no call ever sees a reply meant for
+//! another. Routing, fan-out, result assembly and the failure policy are
+//! the sans-IO client layer's ([`memwire_core::client`]).
 //!
 //! ```no_run
 //! use memwire::blocking::Client;
+//! use memwire::Commands;
 //!
 //! let client = Client::new(["memcached://127.0.0.1:11211"])?;
 //! client.set("session_id", "TEST SESSION DATA")?;
@@ -22,39 +25,37 @@
 //! ```
 
 mod conn;
+mod pool;
 
-use crate::common::lock;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-#[cfg(doc)]
-use bytes::Bytes;
-use memwire_core::cluster::{Cluster, Health, ServerAddr};
-use memwire_core::{Command, Error, RequestId, Response};
+use memwire_core::client::{
+    Call, ClientBuilder, ClientConfig, ConfigError, FromConfig, HealthEvent, Operation, Router,
+    ServerHealth,
+};
+use memwire_core::{Error, RequestId};
 
-use crate::common::{self, ClientConfig, ConfigError, FromConfig};
+use crate::lock;
+use crate::Commands;
 use conn::Conn;
+use pool::{Pool, Slot};
 
-/// A blocking memcached client for one or several servers.
-///
-/// Keys are placed on servers with libmemcached-compatible weighted ketama
-/// (see [`crate::common`]); `stats*`, `flush_all`, `version` and
-/// `verbosity` run on every server and return one result per server.
-/// Keys are anything byte-like (`&str`, `String`, `&[u8]`, `Bytes`), values
-/// anything that converts into [`Bytes`].
+/// A blocking memcached client for one or several servers. Its operations
+/// are the methods of [`Commands`].
 ///
 /// ```no_run
 /// use std::time::Duration;
 /// use memwire::blocking::Client;
-/// use memwire::{Command, Error};
+/// use memwire::{Commands, Error, Expiry, StoreOptions};
 ///
-/// let client: Client = Client::builder()
+/// let client = Client::builder()
 ///     .server("memcached://10.0.0.1:11211")
 ///     .server("10.0.0.2:11211")
 ///     .io_timeout(Duration::from_millis(500))
 ///     .build()?;
 ///
-/// client.store(Command::set("foo", "xXx").flags(12).exptime(30))?;
+/// client.set_with("foo", "xXx", StoreOptions::new().flags(12).expiry(Expiry::secs(30)))?;
 /// match client.add("foo", "other") {
 ///     Err(Error::NotStored) => println!("foo exists already"),
 ///     other => other?,
@@ -73,22 +74,21 @@ pub struct Client {
 #[derive(Debug)]
 struct Inner {
     config: ClientConfig,
-    cluster: Cluster,
+    router: Arc<Router>,
     servers: Vec<Server>,
 }
 
 #[derive(Debug)]
 struct Server {
-    addr: ServerAddr,
-    idle: Mutex<Vec<Conn>>,
-    health: Mutex<Health>,
+    health: Mutex<ServerHealth>,
+    pool: Pool,
 }
 
-/// The requests of one call going to one server, on one connection.
+/// The connection a call uses for one server, and what it sent on it.
 struct Session {
     server: usize,
-    conn: Result<Conn, Error>,
-    ids: Vec<(usize, RequestId)>,
+    conn: Box<Conn>,
+    replied: bool,
 }
 
 const _: () = {
@@ -98,20 +98,19 @@ const _: () = {
 
 impl FromConfig for Client {
     fn from_config(config: ClientConfig) -> Result<Self, ConfigError> {
-        let cluster = config.cluster()?;
+        let router = Arc::new(config.router()?);
         let servers = config
-            .servers
-            .iter()
-            .map(|(addr, _)| Server {
-                addr: addr.clone(),
-                idle: Mutex::new(Vec::new()),
-                health: Mutex::new(Health::new(config.health)),
+            .server_health()
+            .into_iter()
+            .map(|health| Server {
+                health: Mutex::new(health),
+                pool: Pool::new(config.max_connections_per_server, config.max_idle_per_server),
             })
             .collect();
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
-                cluster,
+                router,
                 servers,
             }),
         })
@@ -119,136 +118,139 @@ impl FromConfig for Client {
 }
 
 impl Client {
-    crate::api::client_api! {
-        example_client: "memwire::blocking::Client",
-        lazily: "Nothing is connected until the first request.",
-        get_multi_sends: "all sent before any reply is read",
+    /// A client for `servers` with default settings. Each server is
+    /// `memcached://host:port`, `host:port`, `host` (port 11211) or a unix
+    /// socket path. Nothing is connected until the first request.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for an empty list or an address that does not parse.
+    pub fn new<S: AsRef<str>>(servers: impl IntoIterator<Item = S>) -> Result<Client, ConfigError> {
+        Client::builder().servers(servers).build()
     }
 
-    /// Send `quit` on every idle connection and drop them. The client stays
-    /// usable: the next call reconnects. Connections in use by other
-    /// threads at this moment finish their call and return to the pool.
-    pub fn close(&self) {
-        for server in &self.inner.servers {
-            let conns = std::mem::take(&mut *lock(&server.idle));
-            for conn in conns {
-                conn.quit(self.inner.config.io_timeout);
-            }
-        }
+    /// A builder for timeouts, weights, limits and health settings.
+    pub fn builder() -> ClientBuilder<Client> {
+        ClientBuilder::default()
     }
 
-    // ---- internals ----
-
-    /// Run `(server, command)` requests: one connection per server, every
-    /// request written before any reply is read, all within one deadline.
-    /// Returns one result per request, in order.
-    fn run(&self, requests: Vec<(usize, Command)>) -> Vec<Result<Response, Error>> {
-        let config = &self.inner.config;
-        let deadline = Instant::now() + config.io_timeout;
-        let mut results: Vec<Option<Result<Response, Error>>> =
-            requests.iter().map(|_| None).collect();
-        let mut sessions: Vec<Session> = Vec::new();
-        for (i, (server, command)) in requests.into_iter().enumerate() {
-            let result = match command.validate(&config.protocol) {
-                Err(e) => Err(e),
-                Ok(()) => {
-                    let pos = match sessions.iter().position(|s| s.server == server) {
-                        Some(pos) => pos,
-                        None => {
-                            sessions.push(Session {
-                                server,
-                                conn: self.open(server),
-                                ids: Vec::new(),
-                            });
-                            sessions.len() - 1
-                        }
-                    };
-                    match sessions.get_mut(pos) {
-                        Some(Session {
-                            conn: Ok(conn),
-                            ids,
-                            ..
-                        }) => match conn.send(command, deadline) {
-                            Ok(id) => {
-                                ids.push((i, id));
-                                continue;
-                            }
-                            Err(e) => Err(e),
-                        },
-                        Some(Session { conn: Err(e), .. }) => Err(e.clone()),
-                        None => Err(Error::Closed),
-                    }
-                }
-            };
-            if let Some(slot) = results.get_mut(i) {
-                *slot = Some(result);
-            }
-        }
-        // Pipelining across servers: every request is on the wire before
-        // the first reply is awaited.
-        for session in &mut sessions {
-            if let Ok(conn) = &mut session.conn {
-                conn.flush(deadline);
-            }
-        }
-        for session in sessions {
-            let Session { server, conn, ids } = session;
-            let Ok(mut conn) = conn else { continue };
-            let mut failed = false;
-            for (i, id) in ids {
-                let result = conn.wait(id, deadline);
-                failed |= matches!(&result, Err(e) if common::is_server_failure(e));
-                if let Some(slot) = results.get_mut(i) {
-                    *slot = Some(result);
-                }
-            }
-            self.finish(server, conn, failed);
-        }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or(Err(Error::Closed)))
-            .collect()
+    /// The configuration in use.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
     }
 
-    /// A connection to `server`: a reusable idle one, or a new one. Fails
-    /// fast with [`Error::NoServer`] while the server is down.
-    fn open(&self, server: usize) -> Result<Conn, Error> {
+    /// The connection for `server` in this call: the session's, or one from
+    /// the pool (opened if needed), once the server's health admits it.
+    fn open(&self, server: usize, deadline: Instant) -> Result<Box<Conn>, Error> {
         let Some(srv) = self.inner.servers.get(server) else {
             return Err(Error::NoServer(format!("no server #{server}")));
         };
-        common::check_health(&mut lock(&srv.health), &srv.addr, Instant::now())?;
+        lock(&srv.health).admit(Instant::now())?;
+        let addr = &self.inner.router.servers()[server];
         loop {
-            let idle = lock(&srv.idle).pop();
-            match idle {
-                Some(conn) if conn.is_reusable() => return Ok(conn),
-                Some(stale) => drop(stale),
-                None => break,
-            }
-        }
-        let config = &self.inner.config;
-        match Conn::connect(&srv.addr, config.connect_timeout, config.protocol) {
-            Ok(conn) => Ok(conn),
-            Err(e) => {
-                lock(&srv.health).record_failure(Instant::now());
-                Err(e)
+            match srv.pool.acquire(deadline) {
+                Err(max) => return Err(pool::exhausted(addr, max)),
+                Ok(Slot::Idle(conn)) if conn.is_reusable() => return Ok(conn),
+                Ok(Slot::Idle(stale)) => {
+                    drop(stale);
+                    srv.pool.forget();
+                }
+                Ok(Slot::New(permit)) => {
+                    let config = &self.inner.config;
+                    let connect_by = deadline.min(Instant::now() + config.connect_timeout);
+                    return match Conn::connect(addr, connect_by, config.protocol) {
+                        Ok(conn) => {
+                            permit.opened();
+                            Ok(Box::new(conn))
+                        }
+                        Err(e) => {
+                            lock(&srv.health).record(HealthEvent::ConnectFailed, Instant::now());
+                            Err(e)
+                        }
+                    };
+                }
             }
         }
     }
 
-    /// Record the server's health and pool the connection if it is fit.
-    fn finish(&self, server: usize, conn: Conn, failed: bool) {
-        let Some(srv) = self.inner.servers.get(server) else {
+    /// Give a session's connection back and tell the failure policy how
+    /// the server did.
+    fn release(&self, session: Session) {
+        let Some(srv) = self.inner.servers.get(session.server) else {
             return;
         };
-        if failed {
-            lock(&srv.health).record_failure(Instant::now());
-        } else {
-            lock(&srv.health).record_success();
+        let now = Instant::now();
+        match session.conn.failure() {
+            Some(cause) => lock(&srv.health).record(HealthEvent::ConnectionLost(cause), now),
+            None if session.replied => lock(&srv.health).record(HealthEvent::Replied, now),
+            None => {}
         }
-        if conn.is_healthy() {
-            let mut idle = lock(&srv.idle);
-            if idle.len() < self.inner.config.max_idle_per_server {
-                idle.push(conn);
+        srv.pool.put_back(session.conn);
+    }
+}
+
+impl Commands for Client {
+    /// One connection per server involved, every request written before
+    /// any reply is read, all within one deadline.
+    fn execute<O>(&self, op: O) -> O::Output
+    where
+        O: Operation + Send,
+        O::Output: Send,
+    {
+        let deadline = Instant::now() + self.inner.config.io_timeout;
+        let mut call = match Call::start(op, &self.inner.router) {
+            Ok(call) => call,
+            Err(refused) => return refused,
+        };
+        let mut sessions: Vec<Session> = Vec::new();
+        let mut sent: Vec<(usize, usize, RequestId)> = Vec::new();
+        for (index, dispatch) in call.take_dispatches() {
+            let position = match sessions.iter().position(|s| s.server == dispatch.server) {
+                Some(p) => p,
+                None => match self.open(dispatch.server, deadline) {
+                    Ok(conn) => {
+                        sessions.push(Session {
+                            server: dispatch.server,
+                            conn,
+                            replied: false,
+                        });
+                        sessions.len() - 1
+                    }
+                    Err(e) => {
+                        call.complete(index, Err(e));
+                        continue;
+                    }
+                },
+            };
+            match sessions[position].conn.send(dispatch.command, deadline) {
+                Ok(id) => sent.push((index, position, id)),
+                Err(e) => call.complete(index, Err(e)),
+            }
+        }
+        // Every request is on the wire before the first reply is awaited.
+        for session in &mut sessions {
+            session.conn.flush(deadline);
+        }
+        for (index, position, id) in sent {
+            let session = &mut sessions[position];
+            let result = session.conn.wait(id, deadline);
+            session.replied |= result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
+            call.complete(index, result);
+        }
+        for session in sessions {
+            self.release(session);
+        }
+        call.finish()
+    }
+
+    fn router(&self) -> Arc<Router> {
+        self.inner.router.clone()
+    }
+
+    fn close(&self) {
+        for srv in &self.inner.servers {
+            for conn in srv.pool.drain_idle() {
+                conn.quit(self.inner.config.io_timeout);
             }
         }
     }

@@ -1,0 +1,419 @@
+//! [`ClientConfig`] and its [`ClientBuilder`]: servers, timeouts, limits and
+//! health settings, checked once, for a client of any transport.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::client::{Router, ServerHealth};
+use crate::cluster::{AddrError, Cluster, HealthConfig, ServerAddr};
+use crate::connection::Config;
+
+/// Default [`ClientConfig::connect_timeout`]: 1 second.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default [`ClientConfig::io_timeout`]: 1 second.
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default [`ClientConfig::max_idle_per_server`].
+pub const DEFAULT_MAX_IDLE_PER_SERVER: usize = 32;
+/// Default [`ClientConfig::max_connections_per_server`].
+pub const DEFAULT_MAX_CONNECTIONS_PER_SERVER: usize = 64;
+/// Default [`ClientConfig::max_in_flight`].
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
+
+/// A checked client configuration. Build one with [`ClientBuilder`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Servers and their ketama weights, in order (the order matters for
+    /// placement).
+    pub servers: Vec<(ServerAddr, u32)>,
+    /// Longest time one connection attempt may take. It is also bounded by
+    /// the deadline of the call that needs the connection.
+    pub connect_timeout: Duration,
+    /// The time limit of one call: connecting (when needed), writing the
+    /// request and reading the reply together, on every transport. A call
+    /// returns by then, with [`Error::Timeout`](crate::Error::Timeout) or
+    /// a connect error if nothing better.
+    pub io_timeout: Duration,
+    /// Protocol limits of each connection.
+    pub protocol: Config,
+    /// When a failing server is marked down and retried.
+    pub health: HealthConfig,
+    /// Pooled transports (blocking): most idle connections kept per server.
+    pub max_idle_per_server: usize,
+    /// Pooled transports (blocking): most connections open to one server
+    /// at once. A call that finds them all busy waits for one, until its
+    /// deadline, then fails with
+    /// [`Error::PoolExhausted`](crate::Error::PoolExhausted).
+    pub max_connections_per_server: usize,
+    /// Pipelined transports (mio, smol, tokio): most requests queued or
+    /// awaiting a reply on one connection. Further calls wait for room,
+    /// within their deadline.
+    pub max_in_flight: usize,
+}
+
+impl ClientConfig {
+    /// The router (placement and limits) for these servers.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NoServers`] when the server list was emptied.
+    pub fn router(&self) -> Result<Router, ConfigError> {
+        let cluster = Cluster::new(self.servers.clone()).map_err(|_| ConfigError::NoServers)?;
+        Ok(Router::new(cluster, self.protocol))
+    }
+
+    /// A fresh health record per server, in order.
+    pub fn server_health(&self) -> Vec<ServerHealth> {
+        self.servers
+            .iter()
+            .map(|(addr, _)| ServerHealth::new(addr.clone(), self.health))
+            .collect()
+    }
+}
+
+/// A client that can be built from a [`ClientConfig`]: every client of
+/// every transport (and [`ClientConfig`] itself).
+pub trait FromConfig: Sized {
+    /// Build the client. Clients connect lazily, on first use.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the configuration is unusable.
+    fn from_config(config: ClientConfig) -> Result<Self, ConfigError>;
+
+    /// A builder whose [`build`](ClientBuilder::build) makes this client.
+    fn builder() -> ClientBuilder<Self> {
+        ClientBuilder::default()
+    }
+}
+
+impl FromConfig for ClientConfig {
+    fn from_config(config: ClientConfig) -> Result<Self, ConfigError> {
+        Ok(config)
+    }
+}
+
+/// Builds a [`ClientConfig`], then a client `C` (by default just the
+/// configuration). A transport's `Client::builder()` returns a
+/// `ClientBuilder<Client>`, so `build()` needs no annotation.
+///
+/// ```
+/// use std::time::Duration;
+/// use memwire_core::client::ClientBuilder;
+///
+/// let config = ClientBuilder::new()
+///     .server("memcached://10.0.0.1:11211")
+///     .weighted_server("10.0.0.2", 2)
+///     .server("/run/memcached/memcached.sock")
+///     .io_timeout(Duration::from_millis(250))
+///     .build()?;
+/// assert_eq!(config.servers.len(), 3);
+/// # Ok::<(), memwire_core::client::ConfigError>(())
+/// ```
+pub struct ClientBuilder<C = ClientConfig> {
+    servers: Vec<(String, u32)>,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    protocol: Config,
+    health: HealthConfig,
+    max_idle_per_server: usize,
+    max_connections_per_server: usize,
+    max_in_flight: usize,
+    _client: PhantomData<fn() -> C>,
+}
+
+impl<C> fmt::Debug for ClientBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("servers", &self.servers)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("io_timeout", &self.io_timeout)
+            .field("protocol", &self.protocol)
+            .field("health", &self.health)
+            .field("max_idle_per_server", &self.max_idle_per_server)
+            .field("max_connections_per_server", &self.max_connections_per_server)
+            .field("max_in_flight", &self.max_in_flight)
+            .finish()
+    }
+}
+
+impl<C> Clone for ClientBuilder<C> {
+    fn clone(&self) -> Self {
+        ClientBuilder {
+            servers: self.servers.clone(),
+            _client: PhantomData,
+            ..*self
+        }
+    }
+}
+
+impl<C> Default for ClientBuilder<C> {
+    fn default() -> Self {
+        ClientBuilder {
+            servers: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            io_timeout: DEFAULT_IO_TIMEOUT,
+            protocol: Config::default(),
+            health: HealthConfig::default(),
+            max_idle_per_server: DEFAULT_MAX_IDLE_PER_SERVER,
+            max_connections_per_server: DEFAULT_MAX_CONNECTIONS_PER_SERVER,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            _client: PhantomData,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// A builder of a plain [`ClientConfig`], with no servers and default
+    /// settings. Turn it into a builder of a client with
+    /// [`ClientBuilder::client`].
+    pub fn new() -> Self {
+        ClientBuilder::default()
+    }
+}
+
+impl<C> ClientBuilder<C> {
+    /// The same settings, building a `D` instead.
+    pub fn client<D>(self) -> ClientBuilder<D> {
+        ClientBuilder {
+            servers: self.servers,
+            connect_timeout: self.connect_timeout,
+            io_timeout: self.io_timeout,
+            protocol: self.protocol,
+            health: self.health,
+            max_idle_per_server: self.max_idle_per_server,
+            max_connections_per_server: self.max_connections_per_server,
+            max_in_flight: self.max_in_flight,
+            _client: PhantomData,
+        }
+    }
+
+    /// Add a server with weight 1: `memcached://host:port`, `host:port`,
+    /// `host` (port 11211), `[v6]:port` or a unix socket path (see
+    /// [`ServerAddr::parse`]).
+    pub fn server(self, addr: impl Into<String>) -> Self {
+        self.weighted_server(addr, 1)
+    }
+
+    /// Add a server with a ketama weight (relative; 0 counts as 1).
+    pub fn weighted_server(mut self, addr: impl Into<String>, weight: u32) -> Self {
+        self.servers.push((addr.into(), weight));
+        self
+    }
+
+    /// Add several servers with weight 1.
+    pub fn servers<I, S>(mut self, addrs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        for a in addrs {
+            self = self.server(a.as_ref());
+        }
+        self
+    }
+
+    /// The servers given so far, as given (address, weight).
+    pub fn server_list(&self) -> &[(String, u32)] {
+        &self.servers
+    }
+
+    /// Set [`ClientConfig::connect_timeout`] (default 1 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Set [`ClientConfig::io_timeout`], the time limit of each call
+    /// (default 1 s).
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.io_timeout = timeout;
+        self
+    }
+
+    /// Set the protocol limits ([`ClientConfig::protocol`]).
+    pub fn protocol(mut self, config: Config) -> Self {
+        self.protocol = config;
+        self
+    }
+
+    /// Set [`ClientConfig::health`].
+    pub fn health(mut self, health: HealthConfig) -> Self {
+        self.health = health;
+        self
+    }
+
+    /// Set [`ClientConfig::max_idle_per_server`] (default 32).
+    pub fn max_idle_per_server(mut self, n: usize) -> Self {
+        self.max_idle_per_server = n;
+        self
+    }
+
+    /// Set [`ClientConfig::max_connections_per_server`] (default 64).
+    pub fn max_connections_per_server(mut self, n: usize) -> Self {
+        self.max_connections_per_server = n;
+        self
+    }
+
+    /// Set [`ClientConfig::max_in_flight`] (default 4096).
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+
+    /// Parse and check everything.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for an empty server list, an address that does not
+    /// parse, a zero timeout or a zero connection or request limit.
+    pub fn config(self) -> Result<ClientConfig, ConfigError> {
+        if self.servers.is_empty() {
+            return Err(ConfigError::NoServers);
+        }
+        for (name, timeout) in [
+            ("connect_timeout", self.connect_timeout),
+            ("io_timeout", self.io_timeout),
+        ] {
+            if timeout.is_zero() {
+                return Err(ConfigError::ZeroTimeout(name));
+            }
+        }
+        for (name, n) in [
+            ("max_connections_per_server", self.max_connections_per_server),
+            ("max_in_flight", self.max_in_flight),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::ZeroLimit(name));
+            }
+        }
+        let servers = self
+            .servers
+            .into_iter()
+            .map(|(input, weight)| match ServerAddr::parse(&input) {
+                Ok(addr) => Ok((addr, weight)),
+                Err(error) => Err(ConfigError::Address { input, error }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ClientConfig {
+            servers,
+            connect_timeout: self.connect_timeout,
+            io_timeout: self.io_timeout,
+            protocol: self.protocol,
+            health: self.health,
+            max_idle_per_server: self.max_idle_per_server,
+            max_connections_per_server: self.max_connections_per_server,
+            max_in_flight: self.max_in_flight,
+        })
+    }
+
+    /// Check everything and build the client. Clients connect lazily, on
+    /// first use.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientBuilder::config`].
+    pub fn build(self) -> Result<C, ConfigError>
+    where
+        C: FromConfig,
+    {
+        C::from_config(self.config()?)
+    }
+}
+
+/// Why a client could not be configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No server was given.
+    NoServers,
+    /// A server address did not parse.
+    Address {
+        /// The address as given.
+        input: String,
+        /// What is wrong with it.
+        error: AddrError,
+    },
+    /// A timeout was zero (holds its name).
+    ZeroTimeout(&'static str),
+    /// A connection or request limit was zero (holds its name).
+    ZeroLimit(&'static str),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NoServers => f.write_str("a client needs at least one server"),
+            ConfigError::Address { input, .. } => write!(f, "bad server address {input:?}"),
+            ConfigError::ZeroTimeout(name) | ConfigError::ZeroLimit(name) => {
+                write!(f, "{name} must not be zero")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Address { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_parses_and_checks() {
+        let c = ClientBuilder::new()
+            .server("memcached://h:1")
+            .weighted_server("h2", 3)
+            .server("/tmp/m.sock")
+            .config()
+            .unwrap();
+        assert_eq!(c.servers[1].1, 3);
+        assert_eq!(c.servers[1].0.to_string(), "h2:11211");
+        assert!(matches!(c.servers[2].0, ServerAddr::Unix(_)));
+        assert_eq!(
+            ClientBuilder::new().config().err(),
+            Some(ConfigError::NoServers)
+        );
+        let bad = ClientBuilder::new().server("ftp://x").config().unwrap_err();
+        assert!(matches!(bad, ConfigError::Address { .. }));
+        assert_eq!(bad.to_string(), "bad server address \"ftp://x\"");
+        assert!(std::error::Error::source(&bad).is_some());
+        assert_eq!(
+            ClientBuilder::new()
+                .server("h")
+                .io_timeout(Duration::ZERO)
+                .config()
+                .err(),
+            Some(ConfigError::ZeroTimeout("io_timeout"))
+        );
+        assert_eq!(
+            ClientBuilder::new()
+                .server("h")
+                .max_in_flight(0)
+                .config()
+                .err(),
+            Some(ConfigError::ZeroLimit("max_in_flight"))
+        );
+    }
+
+    #[test]
+    fn a_typed_builder_builds_its_client() {
+        struct Fake(usize);
+        impl FromConfig for Fake {
+            fn from_config(config: ClientConfig) -> Result<Self, ConfigError> {
+                Ok(Fake(config.servers.len()))
+            }
+        }
+        let fake = Fake::builder().servers(["a", "b"]).build().unwrap();
+        assert_eq!(fake.0, 2);
+        let again = ClientBuilder::new().server("a").client::<Fake>().build();
+        assert_eq!(again.map(|f| f.0).ok(), Some(1));
+    }
+}

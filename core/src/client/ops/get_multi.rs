@@ -1,0 +1,249 @@
+//! [`GetMulti`]: a retrieval of many keys across servers.
+
+use bytes::Bytes;
+
+use crate::client::{Dispatch, Operation, Router};
+use crate::error::Error;
+use crate::expiry::Expiry;
+use crate::key;
+use crate::request::{Command, Retrieve};
+use crate::response::{Response, Value};
+
+/// `get`/`gets`/`gat`/`gats` of many keys: the keys are grouped by owning
+/// server, each group cut into requests of at most
+/// [`Config::max_keys`](crate::Config::max_keys) keys, and the hits come
+/// back in request order (misses absent; a key asked for twice is answered
+/// twice). Fails as a whole when any of its requests fails.
+///
+/// ```
+/// use memwire_core::client::{ops::GetMulti, Operation, Router};
+/// use memwire_core::cluster::Cluster;
+/// use memwire_core::{Config, Response, Value};
+///
+/// let router = Router::new(Cluster::from_strs(&["a", "b", "c"])?, Config::default().max_keys(2));
+/// let keys = ["k1", "k2", "k3", "k4", "k5"];
+/// let mut op = GetMulti::new(keys);
+/// let mut out = Vec::new();
+/// op.plan(&router, &mut out)?;
+/// assert!(out.iter().all(|d| d.command.keys().len() <= 2));
+/// // Every server answers every key it was asked for.
+/// for (i, d) in out.iter().enumerate() {
+///     let hits = d.command.keys().iter().map(|k| Value::new(k.clone(), 0, k.clone())).collect();
+///     op.complete(i, Ok(Response::Values(hits)));
+/// }
+/// let hits = op.finish()?;
+/// let got: Vec<&[u8]> = hits.iter().map(|v| &v.key[..]).collect();
+/// assert_eq!(got, [&b"k1"[..], b"k2", b"k3", b"k4", b"k5"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct GetMulti {
+    keys: Vec<Bytes>,
+    cas: bool,
+    touch: Option<Expiry>,
+    /// For each planned request, the positions in `keys` of its keys.
+    requests: Vec<Vec<usize>>,
+    /// The hit for each position of `keys`.
+    hits: Vec<Option<Value>>,
+    error: Option<Error>,
+}
+
+impl GetMulti {
+    /// A `get` of `keys`.
+    pub fn new<K: AsRef<[u8]>>(keys: impl IntoIterator<Item = K>) -> GetMulti {
+        GetMulti {
+            keys: keys
+                .into_iter()
+                .map(|k| Bytes::copy_from_slice(k.as_ref()))
+                .collect(),
+            cas: false,
+            touch: None,
+            requests: Vec::new(),
+            hits: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Ask for CAS uniques (`gets`).
+    pub fn with_cas(mut self) -> GetMulti {
+        self.cas = true;
+        self
+    }
+
+    /// Also set a new expiration time on every hit (`gat`).
+    pub fn touch(mut self, expiry: impl Into<Expiry>) -> GetMulti {
+        self.touch = Some(expiry.into());
+        self
+    }
+}
+
+impl Operation for GetMulti {
+    type Output = Result<Vec<Value>, Error>;
+
+    fn plan(&mut self, router: &Router, out: &mut Vec<Dispatch>) -> Result<(), Error> {
+        for k in &self.keys {
+            key::validate(k)?;
+        }
+        if let Some(expiry) = self.touch {
+            expiry.to_wire()?;
+        }
+        let mut by_server: Vec<Vec<usize>> = vec![Vec::new(); router.servers().len()];
+        for (position, k) in self.keys.iter().enumerate() {
+            if let Some(group) = by_server.get_mut(router.server_for_key(k)) {
+                group.push(position);
+            }
+        }
+        let max_keys = router.limits().max_keys.max(1);
+        for (server, positions) in by_server.into_iter().enumerate() {
+            for chunk in positions.chunks(max_keys) {
+                let keys = chunk
+                    .iter()
+                    .filter_map(|&p| self.keys.get(p).cloned())
+                    .collect();
+                let command = Command::Retrieve(Retrieve {
+                    keys,
+                    cas: self.cas,
+                    touch: self.touch,
+                });
+                out.push(Dispatch { server, command });
+                self.requests.push(chunk.to_vec());
+            }
+        }
+        self.hits = vec![None; self.keys.len()];
+        Ok(())
+    }
+
+    fn complete(&mut self, index: usize, result: Result<Response, Error>) {
+        let hits = match result {
+            Ok(Response::Values(hits)) => hits,
+            Ok(_) => {
+                self.error.get_or_insert(Error::Protocol(
+                    crate::ProtocolError::UnexpectedLine {
+                        line: "a reply other than values".into(),
+                        request: "retrieval",
+                    },
+                ));
+                return;
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+                return;
+            }
+        };
+        let Some(positions) = self.requests.get(index) else {
+            return;
+        };
+        // Hits answer the request's keys in order (the parser checks it):
+        // walk both together.
+        let mut asked = positions.iter();
+        for hit in hits {
+            for &p in asked.by_ref() {
+                if self.keys.get(p) == Some(&hit.key) {
+                    if let Some(slot) = self.hits.get_mut(p) {
+                        *slot = Some(hit);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Result<Vec<Value>, Error> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.hits.into_iter().flatten().collect()),
+        }
+    }
+
+    fn fail(self, error: Error) -> Result<Vec<Value>, Error> {
+        Err(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Cluster;
+    use crate::Config;
+
+    fn router(servers: &[&str], max_keys: usize) -> Router {
+        let cluster = Cluster::from_strs(servers).unwrap();
+        Router::new(cluster, Config::default().max_keys(max_keys))
+    }
+
+    fn answer_all(op: &mut GetMulti, out: &[Dispatch], skip: &[u8]) {
+        for (i, d) in out.iter().enumerate() {
+            let hits = d
+                .command
+                .keys()
+                .iter()
+                .filter(|k| &k[..] != skip)
+                .map(|k| Value::new(k.clone(), 0, k.clone()))
+                .collect();
+            op.complete(i, Ok(Response::Values(hits)));
+        }
+    }
+
+    #[test]
+    fn keys_are_split_by_server_and_limit_and_come_back_in_order() {
+        let r = router(&["a:1", "b:1", "c:1"], 4);
+        let keys: Vec<String> = (0..50).map(|i| format!("k{i}")).collect();
+        let mut op = GetMulti::new(&keys);
+        let mut out = Vec::new();
+        op.plan(&r, &mut out).unwrap();
+        assert!(out.iter().all(|d| d.command.keys().len() <= 4));
+        for d in &out {
+            assert!(d.command.keys().iter().all(|k| r.server_for_key(k) == d.server));
+        }
+        let asked: usize = out.iter().map(|d| d.command.keys().len()).sum();
+        assert_eq!(asked, 50);
+        answer_all(&mut op, &out, b"k7");
+        let hits = op.finish().unwrap();
+        let got: Vec<String> = hits
+            .iter()
+            .map(|v| String::from_utf8_lossy(&v.key).into_owned())
+            .collect();
+        let expected: Vec<String> = keys.iter().filter(|k| *k != "k7").cloned().collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn duplicates_are_answered_twice() {
+        let r = router(&["a:1"], 10);
+        let mut op = GetMulti::new(["a", "b", "a"]);
+        let mut out = Vec::new();
+        op.plan(&r, &mut out).unwrap();
+        answer_all(&mut op, &out, b"");
+        assert_eq!(op.finish().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_bad_key_refuses_everything_and_one_failure_fails_all() {
+        let r = router(&["a:1", "b:1"], 10);
+        let mut op = GetMulti::new(["ok", "not ok"]);
+        let mut out = Vec::new();
+        assert!(matches!(op.plan(&r, &mut out), Err(Error::InvalidKey(_))));
+        assert!(out.is_empty());
+
+        let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+        let mut op = GetMulti::new(&keys);
+        let mut out = Vec::new();
+        op.plan(&r, &mut out).unwrap();
+        assert!(out.len() >= 2);
+        op.complete(0, Err(Error::Timeout));
+        for i in 1..out.len() {
+            op.complete(i, Ok(Response::Values(Vec::new())));
+        }
+        assert!(matches!(op.finish(), Err(Error::Timeout)));
+    }
+
+    #[test]
+    fn no_keys_sends_nothing() {
+        let r = router(&["a:1"], 10);
+        let mut op = GetMulti::new(Vec::<&str>::new());
+        let mut out = Vec::new();
+        op.plan(&r, &mut out).unwrap();
+        assert!(out.is_empty());
+        assert_eq!(op.finish().unwrap(), vec![]);
+    }
+}

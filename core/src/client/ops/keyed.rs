@@ -1,0 +1,82 @@
+//! [`Keyed`]: one command for one key.
+
+use std::marker::PhantomData;
+
+use crate::client::{Dispatch, FromResponse, Operation, Router};
+use crate::error::Error;
+use crate::request::Command;
+use crate::response::Response;
+
+/// One command addressing one key, sent to the key's server; its reply
+/// converted into `T` (see [`FromResponse`]).
+///
+/// ```
+/// use memwire_core::client::{ops::Keyed, Operation, Router};
+/// use memwire_core::cluster::Cluster;
+/// use memwire_core::{Command, Config, Error, Response};
+///
+/// let router = Router::new(Cluster::from_strs(&["a", "b"])?, Config::default());
+/// let mut op = Keyed::<u64>::new(Command::incr("hits", 1));
+/// let mut out = Vec::new();
+/// op.plan(&router, &mut out)?;
+/// assert_eq!(out[0].server, router.server_for_key(b"hits"));
+/// op.complete(0, Ok(Response::Number(2)));
+/// assert_eq!(op.finish()?, 2);
+///
+/// // Bad input: nothing to send.
+/// let mut bad = Keyed::<()>::new(Command::delete("two words"));
+/// assert!(matches!(bad.plan(&router, &mut Vec::new()), Err(Error::InvalidKey(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Keyed<T> {
+    command: Option<Command>,
+    result: Option<Result<Response, Error>>,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T: FromResponse> Keyed<T> {
+    /// The operation for `command`, which must address exactly one key.
+    pub fn new(command: impl Into<Command>) -> Keyed<T> {
+        Keyed {
+            command: Some(command.into()),
+            result: None,
+            _output: PhantomData,
+        }
+    }
+}
+
+impl<T: FromResponse> Operation for Keyed<T> {
+    type Output = Result<T, Error>;
+
+    fn plan(&mut self, router: &Router, out: &mut Vec<Dispatch>) -> Result<(), Error> {
+        let command = self.command.take().ok_or(Error::InvalidArgument(
+            "an operation is planned once",
+        ))?;
+        let [key] = command.keys() else {
+            return Err(Error::InvalidArgument(
+                "a keyed operation addresses exactly one key",
+            ));
+        };
+        command.validate(router.limits())?;
+        out.push(Dispatch {
+            server: router.server_for_key(key),
+            command,
+        });
+        Ok(())
+    }
+
+    fn complete(&mut self, _index: usize, result: Result<Response, Error>) {
+        self.result = Some(result);
+    }
+
+    fn finish(self) -> Result<T, Error> {
+        // Every planned command completes before `finish`; `Closed` only
+        // if a transport broke that rule.
+        T::from_response(self.result.unwrap_or(Err(Error::Closed))?)
+    }
+
+    fn fail(self, error: Error) -> Result<T, Error> {
+        Err(error)
+    }
+}

@@ -1,0 +1,18 @@
+//! The operations the clients offer, as [`Operation`](super::Operation)s:
+//!
+//! * [`Keyed`]: one command for one key, on the key's server;
+//! * [`GetMulti`]: a retrieval of many keys, split by server and by the
+//!   per-request key limit, hits back in request order;
+//! * [`Broadcast`]: one command on every server, one result per server.
+//!
+//! Each checks all of its input before anything is sent.
+
+mod broadcast;
+mod get_multi;
+mod keyed;
+mod store_options;
+
+pub use broadcast::{Broadcast, PerServer};
+pub use get_multi::GetMulti;
+pub use keyed::Keyed;
+pub use store_options::StoreOptions;

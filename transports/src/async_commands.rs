@@ -1,0 +1,331 @@
+//! [`AsyncCommands`]: the memcached operations of an async client, as a
+//! trait every async client implements (`smol::Client`, `tokio::Client`).
+//!
+//! The same operations, names and semantics as the blocking
+//! [`Commands`](crate::Commands), each returning a `Send` future. Code
+//! written against the trait runs on any async transport:
+//!
+//! ```
+//! use memwire::{AsyncCommands, Error};
+//!
+//! /// The session of `id`, computed and cached on a miss.
+//! async fn session(client: &impl AsyncCommands, id: u32) -> Result<Vec<u8>, Error> {
+//!     let key = format!("session:{id}");
+//!     if let Some(hit) = client.get(&key).await? {
+//!         return Ok(hit.data.to_vec());
+//!     }
+//!     let fresh = format!("data of {id}").into_bytes();
+//!     client.set(&key, &fresh[..]).await?; // borrowed values are fine
+//!     Ok(fresh)
+//! }
+//! ```
+//!
+//! Arguments are taken (keys and values copied or moved into the request)
+//! when the method is called, so a future holds no borrow of them.
+//! Dropping a future before it completes is safe: its requests are
+//! abandoned, and their replies are read and discarded, never delivered
+//! to another call.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use memwire_core::client::ops::{Broadcast, GetMulti, Keyed, PerServer, StoreOptions};
+use memwire_core::client::{Operation, Router};
+use memwire_core::cluster::ServerAddr;
+use memwire_core::{
+    Command, Error, Expiry, IntoBytes, SizeStats, SlabStats, StatMap, StatsGroup, Store, Value,
+};
+
+use crate::commands::key_bytes;
+
+/// The memcached operations, async. See the [module docs](self) and, for
+/// each method, [`Commands`](crate::Commands).
+///
+/// Keys are anything byte-like (`&str`, `String`, `&[u8]`, `Bytes`);
+/// values anything [`IntoBytes`] (owned buffers are moved, borrowed ones
+/// copied once). A miss is `Ok(None)`; per-request outcomes (`NotStored`,
+/// `Exists`, `NotFound`, ...) are [`Error`]s the caller matches on. Keys
+/// are placed on servers with libmemcached-compatible weighted ketama;
+/// server-wide commands (`stats*`, `flush_all`, `version`, `verbosity`)
+/// run on every server and return one result per server ([`PerServer`]).
+pub trait AsyncCommands {
+    // ---- the seam: what a client implements ----
+
+    /// Run one operation: plan it, send its commands to their servers,
+    /// and fold the replies into its result (see
+    /// [`memwire_core::client`]). Every other method is built on this.
+    fn execute<O>(&self, op: O) -> impl Future<Output = O::Output> + Send
+    where
+        O: Operation + Send,
+        O::Output: Send;
+
+    /// The servers and key placement.
+    fn router(&self) -> Arc<Router>;
+
+    /// Close every connection once the requests already on it are
+    /// answered (`quit`, then drop). The client stays usable: the next
+    /// call reconnects.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+
+    // ---- servers ----
+
+    /// The servers, in configuration order.
+    fn servers(&self) -> Vec<ServerAddr> {
+        self.router().servers().to_vec()
+    }
+
+    /// The server that owns `key`.
+    fn server_for_key(&self, key: impl AsRef<[u8]>) -> ServerAddr {
+        self.router().addr_for_key(key.as_ref()).clone()
+    }
+
+    // ---- retrieval ----
+
+    /// `get`: the item, or `None` on a miss.
+    ///
+    /// ```
+    /// # async fn f(client: &impl memwire::AsyncCommands) -> Result<(), memwire::Error> {
+    /// match client.get("session_id").await? {
+    ///     Some(v) => println!("Got cached results: {:?}", v.data),
+    ///     None => println!("Cached value not available, need to recompute it"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    fn get(&self, key: impl AsRef<[u8]>) -> impl Future<Output = Result<Option<Value>, Error>> + Send {
+        self.execute(Keyed::new(Command::get(key_bytes(key))))
+    }
+
+    /// `gets`: [`get`](AsyncCommands::get) with the item's CAS unique in
+    /// [`Value::cas`], for [`cas`](AsyncCommands::cas).
+    fn gets(&self, key: impl AsRef<[u8]>) -> impl Future<Output = Result<Option<Value>, Error>> + Send {
+        self.execute(Keyed::new(Command::get(key_bytes(key)).with_cas()))
+    }
+
+    /// `gat`: get the item and set when it expires.
+    fn gat(&self, key: impl AsRef<[u8]>, expiry: impl Into<Expiry>) -> impl Future<Output = Result<Option<Value>, Error>> + Send {
+        self.execute(Keyed::new(Command::get(key_bytes(key)).touch(expiry)))
+    }
+
+    /// `gats`: [`gat`](AsyncCommands::gat) with the CAS unique.
+    fn gats(
+        &self,
+        key: impl AsRef<[u8]>,
+        expiry: impl Into<Expiry>,
+    ) -> impl Future<Output = Result<Option<Value>, Error>> + Send {
+        self.execute(Keyed::new(
+            Command::get(key_bytes(key)).with_cas().touch(expiry),
+        ))
+    }
+
+    /// `get` of many keys across servers: one request per server (more
+    /// when a server's keys exceed [`Config::max_keys`](crate::Config)),
+    /// all sent before any reply is awaited. The hits in request order,
+    /// misses absent. Fails when any involved server fails.
+    ///
+    /// ```
+    /// # async fn f(client: &impl memwire::AsyncCommands) -> Result<(), memwire::Error> {
+    /// for v in client.get_multi(["a", "b", "c"]).await? {
+    ///     println!("{:?} = {:?}", v.key, v.data);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    fn get_multi<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> impl Future<Output = Result<Vec<Value>, Error>> + Send {
+        self.execute(GetMulti::new(keys))
+    }
+
+    /// [`get_multi`](AsyncCommands::get_multi) with CAS uniques (`gets`).
+    fn gets_multi<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> impl Future<Output = Result<Vec<Value>, Error>> + Send {
+        self.execute(GetMulti::new(keys).with_cas())
+    }
+
+    // ---- storage ----
+
+    /// `set`: store unconditionally (flags 0, never expires).
+    fn set(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> impl Future<Output = Result<(), Error>> + Send {
+        self.store(Command::set(key_bytes(key), value))
+    }
+
+    /// `set` with flags, expiry or `noreply`.
+    ///
+    /// ```
+    /// # async fn f(client: &impl memwire::AsyncCommands) -> Result<(), memwire::Error> {
+    /// use std::time::Duration;
+    /// use memwire::{Expiry, StoreOptions};
+    /// client.set_with("foo", "xXx", StoreOptions::new().flags(12).expiry(Expiry::secs(30))).await?;
+    /// client.set_with("bar", "yYy", Duration::from_secs(60)).await?; // an expiry alone
+    /// # Ok(()) }
+    /// ```
+    fn set_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+        options: impl Into<StoreOptions>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.store(options.into().apply(Command::set(key_bytes(key), value)))
+    }
+
+    /// `add`: store only if the key is absent, else [`Error::NotStored`].
+    fn add(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> impl Future<Output = Result<(), Error>> + Send {
+        self.store(Command::add(key_bytes(key), value))
+    }
+
+    /// `add` with flags, expiry or `noreply`.
+    fn add_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+        options: impl Into<StoreOptions>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.store(options.into().apply(Command::add(key_bytes(key), value)))
+    }
+
+    /// `replace`: store only if the key is present, else
+    /// [`Error::NotStored`].
+    fn replace(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> impl Future<Output = Result<(), Error>> + Send {
+        self.store(Command::replace(key_bytes(key), value))
+    }
+
+    /// `replace` with flags, expiry or `noreply`.
+    fn replace_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+        options: impl Into<StoreOptions>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.store(options.into().apply(Command::replace(key_bytes(key), value)))
+    }
+
+    /// `append`: add data after the existing data ([`Error::NotStored`]
+    /// when absent).
+    fn append(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> impl Future<Output = Result<(), Error>> + Send {
+        self.store(Command::append(key_bytes(key), value))
+    }
+
+    /// `prepend`: add data before the existing data ([`Error::NotStored`]
+    /// when absent).
+    fn prepend(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> impl Future<Output = Result<(), Error>> + Send {
+        self.store(Command::prepend(key_bytes(key), value))
+    }
+
+    /// `cas`: store only if the item is unchanged since it was fetched with
+    /// `cas_unique` ([`gets`](AsyncCommands::gets)). [`Error::Exists`] when it
+    /// changed, [`Error::NotFound`] when it is gone.
+    fn cas(&self, key: impl AsRef<[u8]>, value: impl IntoBytes, cas_unique: u64) -> impl Future<Output = Result<(), Error>> + Send {
+        self.store(Command::cas(key_bytes(key), value, cas_unique))
+    }
+
+    /// `cas` with flags, expiry or `noreply`.
+    fn cas_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+        cas_unique: u64,
+        options: impl Into<StoreOptions>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.store(options.into().apply(Command::cas(key_bytes(key), value, cas_unique)))
+    }
+
+    /// Any storage command as built with [`Command`].
+    ///
+    /// ```
+    /// # async fn f(client: &impl memwire::AsyncCommands) -> Result<(), memwire::Error> {
+    /// use memwire::{Command, Expiry};
+    /// client.store(Command::set("foo", "xXx").flags(12).expiry(Expiry::secs(30))).await?;
+    /// client.store(Command::add("counter", "0").noreply()).await?;
+    /// # Ok(()) }
+    /// ```
+    fn store(&self, store: Store) -> impl Future<Output = Result<(), Error>> + Send {
+        self.execute(Keyed::new(store))
+    }
+
+    // ---- other keyed commands ----
+
+    /// `delete`: [`Error::NotFound`] when the key is absent.
+    fn delete(&self, key: impl AsRef<[u8]>) -> impl Future<Output = Result<(), Error>> + Send {
+        self.execute(Keyed::new(Command::delete(key_bytes(key))))
+    }
+
+    /// `touch`: set when the item expires; [`Error::NotFound`] when absent.
+    fn touch(&self, key: impl AsRef<[u8]>, expiry: impl Into<Expiry>) -> impl Future<Output = Result<(), Error>> + Send {
+        self.execute(Keyed::new(Command::touch(key_bytes(key), expiry)))
+    }
+
+    /// `incr`: add `delta` (wrapping at 2^64) and return the new value.
+    /// [`Error::NotFound`] when absent, [`Error::NonNumeric`] when the
+    /// value is not a decimal number.
+    fn incr(&self, key: impl AsRef<[u8]>, delta: u64) -> impl Future<Output = Result<u64, Error>> + Send {
+        self.execute(Keyed::new(Command::incr(key_bytes(key), delta)))
+    }
+
+    /// `decr`: subtract `delta` (stopping at 0) and return the new value.
+    /// Errors as [`incr`](AsyncCommands::incr).
+    fn decr(&self, key: impl AsRef<[u8]>, delta: u64) -> impl Future<Output = Result<u64, Error>> + Send {
+        self.execute(Keyed::new(Command::decr(key_bytes(key), delta)))
+    }
+
+    // ---- every server ----
+
+    /// `flush_all` on every server: invalidate every item now.
+    fn flush_all(&self) -> impl Future<Output = PerServer<()>> + Send {
+        self.execute(Broadcast::new(Command::flush_all()))
+    }
+
+    /// `flush_all <delay>` on every server: invalidate every item in
+    /// `delay` seconds.
+    fn flush_all_delayed(&self, delay: u32) -> impl Future<Output = PerServer<()>> + Send {
+        self.execute(Broadcast::new(Command::flush_all().delay(delay)))
+    }
+
+    /// `version` of every server.
+    fn version(&self) -> impl Future<Output = PerServer<String>> + Send {
+        self.execute(Broadcast::new(Command::version()))
+    }
+
+    /// `verbosity <level>` on every server.
+    fn verbosity(&self, level: u32) -> impl Future<Output = PerServer<()>> + Send {
+        self.execute(Broadcast::new(Command::verbosity(level)))
+    }
+
+    /// `stats` of every server, typed ([`memwire_core::StatValue`]).
+    fn stats(&self) -> impl Future<Output = PerServer<StatMap>> + Send {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::General)))
+    }
+
+    /// `stats settings` of every server.
+    fn stats_settings(&self) -> impl Future<Output = PerServer<StatMap>> + Send {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::Settings)))
+    }
+
+    /// `stats items` of every server, by slab class.
+    fn stats_items(&self) -> impl Future<Output = PerServer<BTreeMap<u32, StatMap>>> + Send {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::Items)))
+    }
+
+    /// `stats sizes` of every server (enabled with memcached's
+    /// `-o track_sizes`).
+    fn stats_sizes(&self) -> impl Future<Output = PerServer<SizeStats>> + Send {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::Sizes)))
+    }
+
+    /// `stats slabs` of every server.
+    fn stats_slabs(&self) -> impl Future<Output = PerServer<SlabStats>> + Send {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::Slabs)))
+    }
+
+    /// `stats conns` of every server, by file descriptor.
+    fn stats_conns(&self) -> impl Future<Output = PerServer<BTreeMap<u32, StatMap>>> + Send {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::Conns)))
+    }
+
+    /// `stats reset` on every server.
+    fn stats_reset(&self) -> impl Future<Output = PerServer<()>> + Send {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::Reset)))
+    }
+}

@@ -1,0 +1,330 @@
+//! [`Commands`]: the memcached operations of a blocking client, as a trait
+//! every blocking client implements (`blocking::Client`, `mio::Client`).
+//!
+//! A client implements three methods — [`execute`](Commands::execute),
+//! [`router`](Commands::router) and [`close`](Commands::close) — and gets
+//! every operation. Code written against the trait runs on any transport:
+//!
+//! ```
+//! use memwire::{Commands, Error};
+//!
+//! /// The session of `id`, computed and cached on a miss.
+//! fn session(client: &impl Commands, id: u32) -> Result<Vec<u8>, Error> {
+//!     let key = format!("session:{id}");
+//!     if let Some(hit) = client.get(&key)? {
+//!         return Ok(hit.data.to_vec());
+//!     }
+//!     let fresh = format!("data of {id}").into_bytes();
+//!     client.set(&key, &fresh[..])?; // borrowed values are fine
+//!     Ok(fresh)
+//! }
+//! ```
+//!
+//! The async twin is [`AsyncCommands`](crate::AsyncCommands).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use memwire_core::client::ops::{Broadcast, GetMulti, Keyed, PerServer, StoreOptions};
+use memwire_core::client::{Operation, Router};
+use memwire_core::cluster::ServerAddr;
+use memwire_core::{
+    Command, Error, Expiry, IntoBytes, SizeStats, SlabStats, StatMap, StatsGroup, Store, Value,
+};
+
+/// A key as [`Bytes`] (copied: keys are at most 250 bytes).
+pub(crate) fn key_bytes(key: impl AsRef<[u8]>) -> Bytes {
+    Bytes::copy_from_slice(key.as_ref())
+}
+
+/// The memcached operations, blocking. See the [module docs](self).
+///
+/// Keys are anything byte-like (`&str`, `String`, `&[u8]`, `Bytes`);
+/// values anything [`IntoBytes`] (owned buffers are moved, borrowed ones
+/// copied once). A miss is `Ok(None)`; per-request outcomes (`NotStored`,
+/// `Exists`, `NotFound`, ...) are [`Error`]s the caller matches on. Keys
+/// are placed on servers with libmemcached-compatible weighted ketama;
+/// server-wide commands (`stats*`, `flush_all`, `version`, `verbosity`)
+/// run on every server and return one result per server ([`PerServer`]).
+pub trait Commands {
+    // ---- the seam: what a client implements ----
+
+    /// Run one operation: plan it, send its commands to their servers,
+    /// and fold the replies into its result (see
+    /// [`memwire_core::client`]). Every other method is built on this.
+    /// Operations are `Send` (all of [`memwire_core::client::ops`] are), so
+    /// that a blocking call can also run on an async client.
+    fn execute<O>(&self, op: O) -> O::Output
+    where
+        O: Operation + Send,
+        O::Output: Send;
+
+    /// The servers and key placement.
+    fn router(&self) -> Arc<Router>;
+
+    /// Send `quit` on idle connections and drop them. The client stays
+    /// usable: the next call reconnects.
+    fn close(&self);
+
+    // ---- servers ----
+
+    /// The servers, in configuration order.
+    fn servers(&self) -> Vec<ServerAddr> {
+        self.router().servers().to_vec()
+    }
+
+    /// The server that owns `key`.
+    fn server_for_key(&self, key: impl AsRef<[u8]>) -> ServerAddr {
+        self.router().addr_for_key(key.as_ref()).clone()
+    }
+
+    // ---- retrieval ----
+
+    /// `get`: the item, or `None` on a miss.
+    ///
+    /// ```
+    /// # fn f(client: &impl memwire::Commands) -> Result<(), memwire::Error> {
+    /// match client.get("session_id")? {
+    ///     Some(v) => println!("Got cached results: {:?}", v.data),
+    ///     None => println!("Cached value not available, need to recompute it"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, Error> {
+        self.execute(Keyed::new(Command::get(key_bytes(key))))
+    }
+
+    /// `gets`: [`get`](Commands::get) with the item's CAS unique in
+    /// [`Value::cas`], for [`cas`](Commands::cas).
+    fn gets(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, Error> {
+        self.execute(Keyed::new(Command::get(key_bytes(key)).with_cas()))
+    }
+
+    /// `gat`: get the item and set when it expires.
+    fn gat(&self, key: impl AsRef<[u8]>, expiry: impl Into<Expiry>) -> Result<Option<Value>, Error> {
+        self.execute(Keyed::new(Command::get(key_bytes(key)).touch(expiry)))
+    }
+
+    /// `gats`: [`gat`](Commands::gat) with the CAS unique.
+    fn gats(
+        &self,
+        key: impl AsRef<[u8]>,
+        expiry: impl Into<Expiry>,
+    ) -> Result<Option<Value>, Error> {
+        self.execute(Keyed::new(
+            Command::get(key_bytes(key)).with_cas().touch(expiry),
+        ))
+    }
+
+    /// `get` of many keys across servers: one request per server (more
+    /// when a server's keys exceed [`Config::max_keys`](crate::Config)),
+    /// all sent before any reply is awaited. The hits in request order,
+    /// misses absent. Fails when any involved server fails.
+    ///
+    /// ```
+    /// # fn f(client: &impl memwire::Commands) -> Result<(), memwire::Error> {
+    /// for v in client.get_multi(["a", "b", "c"])? {
+    ///     println!("{:?} = {:?}", v.key, v.data);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    fn get_multi<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Value>, Error> {
+        self.execute(GetMulti::new(keys))
+    }
+
+    /// [`get_multi`](Commands::get_multi) with CAS uniques (`gets`).
+    fn gets_multi<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Value>, Error> {
+        self.execute(GetMulti::new(keys).with_cas())
+    }
+
+    // ---- storage ----
+
+    /// `set`: store unconditionally (flags 0, never expires).
+    fn set(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> Result<(), Error> {
+        self.store(Command::set(key_bytes(key), value))
+    }
+
+    /// `set` with flags, expiry or `noreply`.
+    ///
+    /// ```
+    /// # fn f(client: &impl memwire::Commands) -> Result<(), memwire::Error> {
+    /// use std::time::Duration;
+    /// use memwire::{Expiry, StoreOptions};
+    /// client.set_with("foo", "xXx", StoreOptions::new().flags(12).expiry(Expiry::secs(30)))?;
+    /// client.set_with("bar", "yYy", Duration::from_secs(60))?; // an expiry alone
+    /// # Ok(()) }
+    /// ```
+    fn set_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+        options: impl Into<StoreOptions>,
+    ) -> Result<(), Error> {
+        self.store(options.into().apply(Command::set(key_bytes(key), value)))
+    }
+
+    /// `add`: store only if the key is absent, else [`Error::NotStored`].
+    fn add(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> Result<(), Error> {
+        self.store(Command::add(key_bytes(key), value))
+    }
+
+    /// `add` with flags, expiry or `noreply`.
+    fn add_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+        options: impl Into<StoreOptions>,
+    ) -> Result<(), Error> {
+        self.store(options.into().apply(Command::add(key_bytes(key), value)))
+    }
+
+    /// `replace`: store only if the key is present, else
+    /// [`Error::NotStored`].
+    fn replace(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> Result<(), Error> {
+        self.store(Command::replace(key_bytes(key), value))
+    }
+
+    /// `replace` with flags, expiry or `noreply`.
+    fn replace_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+        options: impl Into<StoreOptions>,
+    ) -> Result<(), Error> {
+        self.store(options.into().apply(Command::replace(key_bytes(key), value)))
+    }
+
+    /// `append`: add data after the existing data ([`Error::NotStored`]
+    /// when absent).
+    fn append(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> Result<(), Error> {
+        self.store(Command::append(key_bytes(key), value))
+    }
+
+    /// `prepend`: add data before the existing data ([`Error::NotStored`]
+    /// when absent).
+    fn prepend(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> Result<(), Error> {
+        self.store(Command::prepend(key_bytes(key), value))
+    }
+
+    /// `cas`: store only if the item is unchanged since it was fetched with
+    /// `cas_unique` ([`gets`](Commands::gets)). [`Error::Exists`] when it
+    /// changed, [`Error::NotFound`] when it is gone.
+    fn cas(&self, key: impl AsRef<[u8]>, value: impl IntoBytes, cas_unique: u64) -> Result<(), Error> {
+        self.store(Command::cas(key_bytes(key), value, cas_unique))
+    }
+
+    /// `cas` with flags, expiry or `noreply`.
+    fn cas_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+        cas_unique: u64,
+        options: impl Into<StoreOptions>,
+    ) -> Result<(), Error> {
+        self.store(options.into().apply(Command::cas(key_bytes(key), value, cas_unique)))
+    }
+
+    /// Any storage command as built with [`Command`].
+    ///
+    /// ```
+    /// # fn f(client: &impl memwire::Commands) -> Result<(), memwire::Error> {
+    /// use memwire::{Command, Expiry};
+    /// client.store(Command::set("foo", "xXx").flags(12).expiry(Expiry::secs(30)))?;
+    /// client.store(Command::add("counter", "0").noreply())?;
+    /// # Ok(()) }
+    /// ```
+    fn store(&self, store: Store) -> Result<(), Error> {
+        self.execute(Keyed::new(store))
+    }
+
+    // ---- other keyed commands ----
+
+    /// `delete`: [`Error::NotFound`] when the key is absent.
+    fn delete(&self, key: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.execute(Keyed::new(Command::delete(key_bytes(key))))
+    }
+
+    /// `touch`: set when the item expires; [`Error::NotFound`] when absent.
+    fn touch(&self, key: impl AsRef<[u8]>, expiry: impl Into<Expiry>) -> Result<(), Error> {
+        self.execute(Keyed::new(Command::touch(key_bytes(key), expiry)))
+    }
+
+    /// `incr`: add `delta` (wrapping at 2^64) and return the new value.
+    /// [`Error::NotFound`] when absent, [`Error::NonNumeric`] when the
+    /// value is not a decimal number.
+    fn incr(&self, key: impl AsRef<[u8]>, delta: u64) -> Result<u64, Error> {
+        self.execute(Keyed::new(Command::incr(key_bytes(key), delta)))
+    }
+
+    /// `decr`: subtract `delta` (stopping at 0) and return the new value.
+    /// Errors as [`incr`](Commands::incr).
+    fn decr(&self, key: impl AsRef<[u8]>, delta: u64) -> Result<u64, Error> {
+        self.execute(Keyed::new(Command::decr(key_bytes(key), delta)))
+    }
+
+    // ---- every server ----
+
+    /// `flush_all` on every server: invalidate every item now.
+    fn flush_all(&self) -> PerServer<()> {
+        self.execute(Broadcast::new(Command::flush_all()))
+    }
+
+    /// `flush_all <delay>` on every server: invalidate every item in
+    /// `delay` seconds.
+    fn flush_all_delayed(&self, delay: u32) -> PerServer<()> {
+        self.execute(Broadcast::new(Command::flush_all().delay(delay)))
+    }
+
+    /// `version` of every server.
+    fn version(&self) -> PerServer<String> {
+        self.execute(Broadcast::new(Command::version()))
+    }
+
+    /// `verbosity <level>` on every server.
+    fn verbosity(&self, level: u32) -> PerServer<()> {
+        self.execute(Broadcast::new(Command::verbosity(level)))
+    }
+
+    /// `stats` of every server, typed ([`memwire_core::StatValue`]).
+    fn stats(&self) -> PerServer<StatMap> {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::General)))
+    }
+
+    /// `stats settings` of every server.
+    fn stats_settings(&self) -> PerServer<StatMap> {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::Settings)))
+    }
+
+    /// `stats items` of every server, by slab class.
+    fn stats_items(&self) -> PerServer<BTreeMap<u32, StatMap>> {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::Items)))
+    }
+
+    /// `stats sizes` of every server (enabled with memcached's
+    /// `-o track_sizes`).
+    fn stats_sizes(&self) -> PerServer<SizeStats> {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::Sizes)))
+    }
+
+    /// `stats slabs` of every server.
+    fn stats_slabs(&self) -> PerServer<SlabStats> {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::Slabs)))
+    }
+
+    /// `stats conns` of every server, by file descriptor.
+    fn stats_conns(&self) -> PerServer<BTreeMap<u32, StatMap>> {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::Conns)))
+    }
+
+    /// `stats reset` on every server.
+    fn stats_reset(&self) -> PerServer<()> {
+        self.execute(Broadcast::new(Command::stats(StatsGroup::Reset)))
+    }
+}
