@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use memwire::blocking::Client;
+use memwire::Commands;
 
 fn arg(n: usize, default: usize) -> usize {
     std::env::args()
@@ -128,6 +129,7 @@ fn blocking(client: &Client, plans: impl Iterator<Item = Plan>) -> Result<Vec<Du
 /// One task per plan on the smol client, all on one pipelined connection.
 #[cfg(feature = "smol")]
 fn smol_tasks(url: &str, plans: impl Iterator<Item = Plan>) -> Result<Vec<Duration>, String> {
+    use memwire::AsyncCommands;
     let client = memwire::smol::Client::new([url]).map_err(|e| e.to_string())?;
     smol::block_on(async {
         let tasks: Vec<_> = plans

@@ -6,7 +6,7 @@
 //! cargo run -p memwire --example seed_walkthrough -- memcached://127.0.0.1:11211
 //! ```
 //!
-//! The expiry step uses a 2 s exptime instead of the seed's 30 s.
+//! The expiry step uses a 2 s expiry instead of the seed's 30 s.
 
 use std::fmt::Debug;
 use std::process::ExitCode;
@@ -14,7 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use memwire::blocking::Client;
-use memwire::{Command, Error, PerServer, StatMap, Value};
+use memwire::{Commands, Error, Expiry, PerServer, StatMap, StoreOptions, Value};
 
 /// Prints a section header.
 fn section(title: &str) {
@@ -108,9 +108,9 @@ fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     section("Flags, expiration time and touch");
-    let r = memcache.store(Command::set("foo", "xXx").flags(12).exptime(2));
+    let r = memcache.set_with("foo", "xXx", StoreOptions::new().flags(12).expiry(Expiry::secs(2)));
     show(
-        "memcache.store(Command::set(\"foo\", \"xXx\").flags(12).exptime(2))",
+        "memcache.set_with(\"foo\", \"xXx\", StoreOptions::new().flags(12).expiry(Expiry::secs(2)))",
         &r,
     );
     r?;
@@ -122,14 +122,11 @@ fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     if result?.is_none() {
         println!("    expired: NoValue");
     }
-    let r = memcache.store(Command::set("foo", "bar").exptime(2));
-    show(
-        "memcache.store(Command::set(\"foo\", \"bar\").exptime(2))",
-        &r,
-    );
+    let r = memcache.set_with("foo", "bar", Expiry::secs(2));
+    show("memcache.set_with(\"foo\", \"bar\", Expiry::secs(2))", &r);
     r?;
-    let r = memcache.touch("foo", 30);
-    show("memcache.touch(\"foo\", 30)", &r);
+    let r = memcache.touch("foo", Expiry::secs(30));
+    show("memcache.touch(\"foo\", Expiry::secs(30))", &r);
     r?;
     println!(">>> sleep 3 s");
     thread::sleep(Duration::from_secs(3));
@@ -140,9 +137,9 @@ fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
         "memcache.replace(\"unset_key\", \"xyzzy\")",
         &memcache.replace("unset_key", "xyzzy"),
     );
-    let r = memcache.store(Command::set("unset_key", "old_data").exptime(30));
+    let r = memcache.set_with("unset_key", "old_data", Expiry::secs(30));
     show(
-        "memcache.store(Command::set(\"unset_key\", \"old_data\").exptime(30))",
+        "memcache.set_with(\"unset_key\", \"old_data\", Expiry::secs(30))",
         &r,
     );
     r?;

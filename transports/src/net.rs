@@ -6,11 +6,12 @@
 //! their reactors.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 #[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
+#[cfg(feature = "blocking")]
 use std::time::{Duration, Instant};
 
 use memwire_core::cluster::ServerAddr;
@@ -29,7 +30,9 @@ pub(crate) enum Stream {
 
 /// The TCP addresses of `addr` (resolved with the system resolver, which
 /// may block), or `None` for a unix socket.
+#[cfg(any(feature = "blocking", feature = "mio"))]
 pub(crate) fn resolve(addr: &ServerAddr) -> Result<Option<Vec<SocketAddr>>, Error> {
+    use std::net::ToSocketAddrs;
     match addr {
         ServerAddr::Tcp { host, port } => {
             let found: Vec<SocketAddr> = (host.as_str(), *port)
@@ -47,6 +50,7 @@ pub(crate) fn resolve(addr: &ServerAddr) -> Result<Option<Vec<SocketAddr>>, Erro
 }
 
 impl Stream {
+    #[cfg(feature = "blocking")]
     /// Connect to `addr`, blocking, trying each of its addresses in turn;
     /// the whole attempt ends by `deadline`
     /// ([`Error::connect_timeout`] past it).
@@ -122,7 +126,7 @@ impl Stream {
         Err(Error::connect(addr, unsupported))
     }
 
-    #[cfg(any(feature = "mio", feature = "smol", feature = "tokio"))]
+    #[cfg(any(feature = "mio", feature = "smol"))]
     /// Whether a non-blocking connect has completed: `Ok(true)` connected,
     /// `Ok(false)` still in progress, `Err` failed.
     pub(crate) fn finish_connect(&self) -> io::Result<bool> {
@@ -152,6 +156,7 @@ impl Stream {
         }
     }
 
+    #[cfg(feature = "blocking")]
     /// Set the read timeout of a blocking socket.
     pub(crate) fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
         match self {
@@ -161,6 +166,7 @@ impl Stream {
         }
     }
 
+    #[cfg(feature = "blocking")]
     /// Set the write timeout of a blocking socket.
     pub(crate) fn set_write_timeout(&self, t: Duration) -> io::Result<()> {
         match self {
@@ -170,6 +176,7 @@ impl Stream {
         }
     }
 
+    #[cfg(feature = "blocking")]
     /// Whether an idle socket is still fit: nothing to read (not even
     /// EOF), checked without blocking in one system call.
     #[cfg(unix)]
@@ -181,6 +188,7 @@ impl Stream {
     }
 }
 
+#[cfg(feature = "blocking")]
 /// Whether an I/O error is a timeout of a blocking socket.
 pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(

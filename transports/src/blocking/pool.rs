@@ -24,6 +24,7 @@ pub(crate) struct Pool {
 struct State {
     /// Boxed: moving a connection in and out costs a pointer, not the
     /// whole struct.
+    #[allow(clippy::vec_box)]
     idle: Vec<Box<Conn>>,
     /// Connections in existence: idle, in use, or being opened.
     open: usize,
@@ -116,6 +117,7 @@ impl Pool {
     }
 
     /// Take every idle connection out (to close them).
+    #[allow(clippy::vec_box)]
     pub(crate) fn drain_idle(&self) -> Vec<Box<Conn>> {
         let mut state = lock(&self.state);
         let idle = std::mem::take(&mut state.idle);

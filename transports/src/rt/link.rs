@@ -1,0 +1,402 @@
+//! [`Link`]: one pipelined connection to one server, shared by every task,
+//! and the driver task that owns its socket.
+//!
+//! Callers queue requests straight into the link's core
+//! [`Connection`] (under a lock, no channel) and wait on a slot for their
+//! reply; the driver moves bytes between the socket and the connection,
+//! keeps the deadlines, and hands each completion to its slot. A slot
+//! whose caller left is abandoned: its reply is read and discarded, never
+//! handed to anyone else.
+
+use std::collections::HashMap;
+use std::future::Future as _;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use memwire_core::client::{HealthEvent, ServerHealth};
+use memwire_core::cluster::ServerAddr;
+use memwire_core::{Command, Config, Connection, Error, RequestId, Response};
+
+use super::runtime::{AsyncSocket, Runtime, Timer};
+use crate::lock;
+use crate::net::{self, Stream, READ_CHUNK};
+
+/// Rounds of the drive loop before the driver yields to other tasks.
+const BUDGET: usize = 32;
+
+/// One pipelined connection.
+#[derive(Debug)]
+pub(crate) struct Link {
+    addr: ServerAddr,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    conn: Connection,
+    slots: HashMap<RequestId, Slot>,
+    max_in_flight: usize,
+    /// The driver, to wake when there is something to write.
+    driver: Option<Waker>,
+    /// Callers waiting for room under `max_in_flight`.
+    room: Vec<Waker>,
+    /// Closed by the client: quit once nothing is in flight.
+    closing: bool,
+    /// The driver has ended; nothing more will be sent or received.
+    ended: bool,
+    /// Callers of [`Link::poll_ended`].
+    enders: Vec<Waker>,
+    /// A request failed because the connection did: tell the health
+    /// policy once when the driver ends.
+    lost_requests: bool,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Waiting(Option<Waker>),
+    Done(Result<Response, Error>),
+}
+
+/// Register `waker` in `list` unless an equivalent one is there.
+fn remember(list: &mut Vec<Waker>, waker: &Waker) {
+    if !list.iter().any(|w| w.will_wake(waker)) {
+        list.push(waker.clone());
+    }
+}
+
+impl Link {
+    /// A link to `addr` with nothing connected yet: requests queue until
+    /// the driver has connected.
+    pub(crate) fn new(addr: ServerAddr, protocol: Config, max_in_flight: usize) -> Arc<Link> {
+        Arc::new(Link {
+            addr,
+            state: Mutex::new(State {
+                conn: Connection::new(protocol),
+                slots: HashMap::new(),
+                max_in_flight: max_in_flight.max(1),
+                driver: None,
+                room: Vec::new(),
+                closing: false,
+                ended: false,
+                enders: Vec::new(),
+                lost_requests: false,
+            }),
+        })
+    }
+
+    /// Whether new calls may use this link.
+    pub(crate) fn is_usable(&self) -> bool {
+        let st = lock(&self.state);
+        !st.ended && !st.closing && !st.conn.is_poisoned()
+    }
+
+    /// Queue `command` (taken from the option once there is room) with
+    /// `deadline`.
+    pub(crate) fn poll_submit(
+        &self,
+        cx: &mut Context<'_>,
+        command: &mut Option<Command>,
+        deadline: Instant,
+    ) -> Poll<Result<RequestId, Error>> {
+        let mut st = lock(&self.state);
+        if st.ended {
+            return Poll::Ready(Err(st.failure()));
+        }
+        if st.conn.in_flight() >= st.max_in_flight {
+            remember(&mut st.room, cx.waker());
+            return Poll::Pending;
+        }
+        let Some(command) = command.take() else {
+            return Poll::Ready(Err(Error::InvalidArgument("a request is queued once")));
+        };
+        let sent = st.conn.send(command, Some(deadline));
+        if let Ok(id) = sent {
+            st.slots.insert(id, Slot::Waiting(None));
+            if let Some(driver) = &st.driver {
+                driver.wake_by_ref();
+            }
+        }
+        Poll::Ready(sent)
+    }
+
+    /// The result of request `id`, once it has one.
+    pub(crate) fn poll_result(
+        &self,
+        cx: &mut Context<'_>,
+        id: RequestId,
+    ) -> Poll<Result<Response, Error>> {
+        let mut st = lock(&self.state);
+        match st.slots.get_mut(&id) {
+            Some(Slot::Waiting(waker)) => {
+                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Some(Slot::Done(_)) => match st.slots.remove(&id) {
+                Some(Slot::Done(result)) => Poll::Ready(result),
+                _ => Poll::Ready(Err(Error::Closed)),
+            },
+            None => Poll::Ready(Err(Error::Closed)),
+        }
+    }
+
+    /// The caller of `id` left: its reply will be discarded.
+    pub(crate) fn abandon(&self, id: RequestId) {
+        let mut st = lock(&self.state);
+        if let Some(Slot::Waiting(_)) = st.slots.remove(&id) {
+            st.conn.abandon(id);
+        }
+    }
+
+    /// Stop taking calls; quit once what is in flight is answered.
+    pub(crate) fn close(&self) {
+        let mut st = lock(&self.state);
+        st.closing = true;
+        if let Some(driver) = &st.driver {
+            driver.wake_by_ref();
+        }
+    }
+
+    /// Ready once the driver has ended.
+    pub(crate) fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = lock(&self.state);
+        if st.ended {
+            return Poll::Ready(());
+        }
+        remember(&mut st.enders, cx.waker());
+        Poll::Pending
+    }
+
+    /// The driver's life: connect by `connect_by`, drive until the
+    /// connection dies or is closed, fail whatever is left, and tell the
+    /// health policy how the server did.
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        runtime: Arc<dyn Runtime>,
+        health: Arc<Mutex<ServerHealth>>,
+        connect_by: Instant,
+        quit_timeout: Duration,
+    ) {
+        match connect(&*runtime, &self.addr, connect_by).await {
+            Ok(socket) => {
+                let mut driver = Driver {
+                    link: &self,
+                    socket,
+                    buf: vec![0; READ_CHUNK].into_boxed_slice(),
+                    timer: runtime.timer(Instant::now()),
+                    armed: None,
+                    quit_by: None,
+                    quit_timeout,
+                };
+                std::future::poll_fn(|cx| driver.poll(cx)).await;
+            }
+            Err(e) => {
+                lock(&health).record(HealthEvent::ConnectFailed, Instant::now());
+                lock(&self.state).conn.handle_failure(e);
+            }
+        }
+        let lost = self.end();
+        if let Some(cause) = lost {
+            lock(&health).record(HealthEvent::ConnectionLost(&cause), Instant::now());
+        }
+    }
+
+    /// Mark the link ended: every waiting caller gets its result (the
+    /// connection's failure if nothing better). Returns the failure that
+    /// took requests down with it, if one did.
+    fn end(&self) -> Option<Error> {
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        st.deliver();
+        st.ended = true;
+        let failure = st.failure();
+        for slot in st.slots.values_mut() {
+            if let Slot::Waiting(waker) = slot {
+                let waker = waker.take();
+                *slot = Slot::Done(Err(failure.clone()));
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
+        }
+        for w in st.room.drain(..).chain(st.enders.drain(..)) {
+            w.wake();
+        }
+        st.lost_requests.then_some(failure)
+    }
+}
+
+impl State {
+    /// Why this connection takes no more requests.
+    fn failure(&self) -> Error {
+        match self.conn.poison_cause() {
+            Some(Error::Closed) | None => Error::Closed,
+            Some(cause) => Error::Poisoned(Arc::new(cause.clone())),
+        }
+    }
+
+    /// Hand finished requests to their slots and wake their callers; wake
+    /// callers waiting for room.
+    fn deliver(&mut self) {
+        while let Some(done) = self.conn.poll_response() {
+            // `quit`, or a request whose caller left: nobody to tell.
+            let Some(slot) = self.slots.get_mut(&done.id) else {
+                continue;
+            };
+            self.lost_requests |= done.result.as_ref().is_err_and(Error::is_connection_error);
+            let waker = match slot {
+                Slot::Waiting(waker) => waker.take(),
+                Slot::Done(_) => None,
+            };
+            *slot = Slot::Done(done.result);
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+        if self.conn.in_flight() < self.max_in_flight {
+            for w in self.room.drain(..) {
+                w.wake();
+            }
+        }
+    }
+
+    /// Nothing in flight and no caller waiting: time to quit.
+    fn is_idle(&self) -> bool {
+        self.conn.in_flight() == 0 && self.slots.values().all(|s| matches!(s, Slot::Done(_)))
+    }
+}
+
+/// Connect to `addr` by `connect_by` ([`Error::connect_timeout`] past
+/// it), trying each resolved address in turn.
+async fn connect(
+    runtime: &dyn Runtime,
+    addr: &ServerAddr,
+    connect_by: Instant,
+) -> Result<Box<dyn AsyncSocket>, Error> {
+    let attempt = async {
+        let ServerAddr::Tcp { host, port } = addr else {
+            let stream = Stream::connect_unix_nonblocking(addr)?;
+            return runtime.register(stream).map_err(|e| Error::connect(addr, e));
+        };
+        let candidates = runtime
+            .resolve(host.clone(), *port)
+            .await
+            .map_err(|e| Error::connect(addr, e))?;
+        let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "resolves to no address");
+        for sa in candidates {
+            let attempt = async {
+                let mut socket = runtime.register(Stream::start_connect(sa)?)?;
+                std::future::poll_fn(|cx| socket.poll_connected(cx)).await?;
+                Ok::<_, std::io::Error>(socket)
+            };
+            match attempt.await {
+                Ok(socket) => return Ok(socket),
+                Err(e) => last = e,
+            }
+        }
+        Err(Error::connect(addr, last))
+    };
+    let mut attempt = std::pin::pin!(attempt);
+    let mut timer = runtime.timer(connect_by);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = attempt.as_mut().poll(cx) {
+            return Poll::Ready(result);
+        }
+        timer
+            .as_mut()
+            .poll_fired(cx)
+            .map(|()| Err(Error::connect_timeout(addr)))
+    })
+    .await
+}
+
+/// The drive loop of one connected link.
+struct Driver<'a> {
+    link: &'a Link,
+    socket: Box<dyn AsyncSocket>,
+    buf: Box<[u8]>,
+    timer: std::pin::Pin<Box<dyn Timer>>,
+    /// When the timer is set to fire, if it is.
+    armed: Option<Instant>,
+    /// `quit` was queued: give up flushing it at this instant.
+    quit_by: Option<Instant>,
+    quit_timeout: Duration,
+}
+
+impl Driver<'_> {
+    /// Move bytes, keep deadlines, deliver completions; `Ready` when the
+    /// connection is over.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut guard = lock(&self.link.state);
+        let st = &mut *guard;
+        if !st.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            st.driver = Some(cx.waker().clone());
+        }
+        for _ in 0..BUDGET {
+            let mut progress = false;
+            while st.conn.wants_write() {
+                match self.socket.poll_write(cx, st.conn.pending_output()) {
+                    Poll::Ready(written) => {
+                        progress = true;
+                        if net::apply_write(&mut st.conn, written) != net::Io::Progress {
+                            break;
+                        }
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            // Read even when nothing is in flight, to notice at once a
+            // connection the server closed (or bytes nobody asked for).
+            if !st.conn.is_poisoned() {
+                if let Poll::Ready(read) = self.socket.poll_read(cx, &mut self.buf) {
+                    progress = true;
+                    net::apply_read(&mut st.conn, &self.buf, read);
+                }
+            }
+            let now = Instant::now();
+            if st.conn.poll_timeout().is_some_and(|t| t <= now) {
+                st.conn.handle_timeout(now);
+                progress = true;
+            }
+            st.deliver();
+            if st.conn.is_poisoned() || self.quit_by.is_some_and(|t| t <= now) {
+                return Poll::Ready(());
+            }
+            if st.closing && st.is_idle() {
+                match self.quit_by {
+                    None => {
+                        let _ = st.conn.send(Command::quit(), None);
+                        self.quit_by = Some(now + self.quit_timeout);
+                        continue;
+                    }
+                    Some(_) if !st.conn.wants_write() => return Poll::Ready(()),
+                    Some(_) => {}
+                }
+            }
+            if !progress {
+                let next = match (st.conn.poll_timeout(), self.quit_by) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let Some(next) = next else {
+                    return Poll::Pending;
+                };
+                // Re-armed only when due earlier: a timer that fires early
+                // just re-arms for the next deadline.
+                if !matches!(self.armed, Some(armed) if armed <= next) {
+                    self.timer.as_mut().reset(next);
+                    self.armed = Some(next);
+                }
+                match self.timer.as_mut().poll_fired(cx) {
+                    Poll::Ready(()) => self.armed = None,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        }
+        // Busy: let other tasks run, then carry on.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

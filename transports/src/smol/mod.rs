@@ -1,0 +1,191 @@
+//! The async client for [smol](https://docs.rs/smol) (feature `smol`).
+//!
+//! [`Client`] implements [`AsyncCommands`]: one pipelined connection per
+//! server, shared by every task, driven by a background task on smol's
+//! global executor (which runs on its own threads, so the connections keep
+//! moving whatever the caller's executor does). Requests from concurrent
+//! tasks are in flight together. Dropping a call's future at any point is
+//! safe: a request not yet sent is never sent, and the reply to one already
+//! sent is read and discarded, never delivered to another call. Each call
+//! (connecting included) ends within
+//! [`ClientConfig::io_timeout`](crate::ClientConfig::io_timeout).
+//!
+//! ```no_run
+//! use memwire::smol::Client;
+//! use memwire::AsyncCommands;
+//!
+//! smol::block_on(async {
+//!     let client = Client::new(["memcached://127.0.0.1:11211"])?;
+//!     client.set("session_id", "TEST SESSION DATA").await?;
+//!     if let Some(value) = client.get("session_id").await? {
+//!         println!("{:?} (flags {})", value.data, value.flags);
+//!     }
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The driver itself is shared with the tokio transport; this module only
+//! binds it to smol's reactor, timers and executor.
+
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use ::smol::Async;
+use memwire_core::client::{ClientBuilder, ClientConfig, ConfigError, FromConfig, Operation, Router};
+
+use crate::net::Stream;
+use crate::rt::{AsyncClient, AsyncSocket, BoxFuture, Runtime, Timer};
+use crate::AsyncCommands;
+
+/// An async memcached client on smol. Its operations are the methods of
+/// [`AsyncCommands`]; it is `Send + Sync` and cheap to clone (clones share
+/// the connections).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use memwire::smol::Client;
+/// use memwire::{AsyncCommands, Error, Expiry, StoreOptions};
+///
+/// smol::block_on(async {
+///     let client = Client::builder()
+///         .server("memcached://10.0.0.1:11211")
+///         .server("10.0.0.2:11211")
+///         .io_timeout(Duration::from_millis(500))
+///         .build()?;
+///     client.set_with("foo", "xXx", StoreOptions::new().flags(12).expiry(Expiry::secs(30))).await?;
+///     match client.add("foo", "other").await {
+///         Err(Error::NotStored) => println!("foo exists already"),
+///         other => other?,
+///     }
+///     // Many tasks share one connection per server, pipelined.
+///     let tasks: Vec<_> = (0..100)
+///         .map(|i| {
+///             let client = client.clone();
+///             smol::spawn(async move { client.get(format!("key{i}")).await })
+///         })
+///         .collect();
+///     for task in tasks {
+///         println!("{:?}", task.await?);
+///     }
+///     client.close().await;
+///     Ok::<(), Box<dyn std::error::Error>>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client(AsyncClient);
+
+impl Client {
+    /// A client for `servers` with default settings. Each server is
+    /// `memcached://host:port`, `host:port`, `host` (port 11211) or a unix
+    /// socket path. Nothing is connected until the first request.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for an empty list or an address that does not parse.
+    pub fn new<S: AsRef<str>>(servers: impl IntoIterator<Item = S>) -> Result<Client, ConfigError> {
+        Client::builder().servers(servers).build()
+    }
+
+    /// A builder for timeouts, weights, limits and health settings.
+    pub fn builder() -> ClientBuilder<Client> {
+        ClientBuilder::default()
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ClientConfig {
+        self.0.config()
+    }
+}
+
+impl FromConfig for Client {
+    fn from_config(config: ClientConfig) -> Result<Self, ConfigError> {
+        AsyncClient::new(config, Arc::new(Smol)).map(Client)
+    }
+}
+
+impl AsyncCommands for Client {
+    fn execute<O>(&self, op: O) -> impl Future<Output = O::Output> + Send
+    where
+        O: Operation + Send,
+        O::Output: Send,
+    {
+        self.0.execute(op)
+    }
+
+    fn router(&self) -> Arc<Router> {
+        self.0.router()
+    }
+
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        self.0.close()
+    }
+}
+
+/// smol's global executor, reactor and timers.
+#[derive(Debug)]
+struct Smol;
+
+impl Runtime for Smol {
+    fn spawn(&self, task: BoxFuture<()>) -> io::Result<()> {
+        ::smol::spawn(task).detach();
+        Ok(())
+    }
+
+    fn resolve(&self, host: String, port: u16) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
+        Box::pin(async move { ::smol::net::resolve((host.as_str(), port)).await })
+    }
+
+    fn register(&self, stream: Stream) -> io::Result<Box<dyn AsyncSocket>> {
+        Ok(Box::new(Async::new(stream)?))
+    }
+
+    fn timer(&self, at: Instant) -> Pin<Box<dyn Timer>> {
+        Box::pin(::smol::Timer::at(at))
+    }
+}
+
+impl AsyncSocket for Async<Stream> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        loop {
+            match self.get_ref().read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready!(self.poll_readable(cx))?,
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        loop {
+            match self.get_ref().write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready!(self.poll_writable(cx))?,
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+
+    fn poll_connected(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if self.get_ref().finish_connect()? {
+                return Poll::Ready(Ok(()));
+            }
+            ready!(self.poll_writable(cx))?;
+        }
+    }
+}
+
+impl Timer for ::smol::Timer {
+    fn reset(mut self: Pin<&mut Self>, at: Instant) {
+        self.set_at(at);
+    }
+
+    fn poll_fired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll(cx).map(drop)
+    }
+}
