@@ -93,6 +93,7 @@ impl RequestId {
 /// A finished request.
 #[derive(Debug)]
 #[must_use]
+#[non_exhaustive]
 pub struct Completion {
     /// The request, as returned by [`Connection::send`].
     pub id: RequestId,

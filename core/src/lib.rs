@@ -1,9 +1,14 @@
-//! memwire-core: memcached's text protocol as a pure state machine.
+//! memwire-core: memcached's text protocol and a memcached client's
+//! decisions, as pure state machines.
 //!
 //! This crate does no I/O, spawns no threads and reads no clock. A
 //! [`Connection`] turns [`Command`]s into bytes and bytes into
-//! [`Completion`]s; a transport (the `memwire` crate's blocking, mio or smol
-//! adapters, or your own event loop) moves the bytes and passes time in.
+//! [`Completion`]s for one server; the [`client`] layer above it plans
+//! each user operation into commands for the servers of a cluster
+//! (libmemcached-compatible ketama placement, multi-key fan-out), folds
+//! their replies into the typed result, and keeps the failure policy. A
+//! transport (the `memwire` crate's blocking, mio, smol or tokio clients,
+//! or your own event loop) moves the bytes and passes time in.
 //!
 //! # The drive loop
 //!

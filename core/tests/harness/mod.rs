@@ -1424,7 +1424,7 @@ impl Run<'_> {
 
     fn poll(&mut self) {
         let mut budget = self.sent.len() + 1;
-        while let Some(Completion { id, result }) = self.conn.poll_response() {
+        while let Some(Completion { id, result, .. }) = self.conn.poll_response() {
             budget = budget
                 .checked_sub(1)
                 .expect("more completions than requests");

@@ -66,6 +66,27 @@ use pool::{Pool, Slot};
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Values may be borrowed from local buffers, storage options need no
+/// [`Command`](crate::Command), and a builder knows what it builds:
+///
+/// ```no_run
+/// use memwire::blocking::Client;
+/// use memwire::{Commands, Expiry, StoreOptions};
+///
+/// fn store_local(client: &Client) -> Result<(), memwire::Error> {
+///     let buf = vec![7u8; 16];
+///     client.set("k", &buf[..])?; // a borrowed slice
+///     let s = String::from("text");
+///     client.set("k", s.as_str())?; // a borrowed str
+///     client.set_with("k", &buf[..], StoreOptions::new().flags(3).expiry(Expiry::secs(60)))?;
+///     Ok(())
+/// }
+///
+/// let client = Client::builder().server("127.0.0.1:11211").build()?; // no annotation
+/// store_local(&client)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
