@@ -1,186 +1,64 @@
 //! The conformance suite: every client operation and error, several
-//! servers, concurrency, a server killed and restarted, a unix socket and
-//! timeouts — written once against [`Conformance`] and run on every
-//! transport with [`conformance_suite!`](crate::conformance_suite).
+//! servers, concurrency, a server killed and restarted, a unix socket,
+//! timeouts, the papercuts of the old API, and (for pooled transports) the
+//! bounded pool — written once against the public trait
+//! [`memwire::Commands`] and run on every transport with
+//! [`conformance_suite!`](crate::conformance_suite) (and
+//! [`pool_suite!`](crate::pool_suite)).
 //!
-//! A transport joins by implementing [`Conformance`] for its client (in
-//! this crate, behind its feature; async clients block on each call) and
-//! instantiating the suite in `tests/tests/conformance_<transport>.rs`:
+//! Each suite function is generic over the client type ([`TestClient`]:
+//! [`Commands`] + [`FromConfig`] + `Clone + Send + Sync + 'static`) and
+//! builds its clients with the typed builder, `C::builder()`. A transport
+//! joins by instantiating the suite in
+//! `tests/tests/conformance_<transport>.rs`; an async client joins through
+//! [`BlockOn`](crate::BlockOn):
 //!
 //! ```text
 //! memwire_tests::conformance_suite!(memwire::blocking::Client);
+//! memwire_tests::pool_suite!(memwire::blocking::Client);
+//! memwire_tests::conformance_suite!(memwire_tests::BlockOn<memwire::smol::Client, memwire_tests::Smol>);
 //! ```
 
-use std::collections::BTreeMap;
-use std::io::Read;
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use memwire::cluster::{HealthConfig, ServerAddr};
 use memwire::{
-    ClientBuilder, Command, Error, Exptime, PerServer, SizeStats, SlabStats, StatMap, StatValue,
-    Store, Value,
+    ClientBuilder, Command, Commands, Error, Expiry, FromConfig, PerServer, StatMap, StatValue,
+    StoreOptions, Value, DEFAULT_MAX_VALUE_LEN,
 };
 
 use crate::Memcached;
 
-/// A client as the suite sees it: the methods every transport offers, as
-/// blocking calls. Keys are `&str`, values `&[u8]`.
-#[allow(missing_docs)] // each method is the client method of the same name
-pub trait Conformance: Clone + Send + Sync + Sized + 'static {
-    /// Build a client from `builder`; panics on a configuration error.
-    fn build(builder: ClientBuilder) -> Self;
-    fn servers(&self) -> Vec<ServerAddr>;
-    fn server_for_key(&self, key: &str) -> ServerAddr;
+/// The bounds every suite function puts on the client under test: the
+/// public blocking trait, the typed builder, and shareable between
+/// threads. A shorthand, implemented for every such type; it has no
+/// methods of its own.
+pub trait TestClient: Commands + FromConfig + Clone + Send + Sync + 'static {}
 
-    fn get(&self, key: &str) -> Result<Option<Value>, Error>;
-    fn gets(&self, key: &str) -> Result<Option<Value>, Error>;
-    fn gat(&self, key: &str, exptime: Exptime) -> Result<Option<Value>, Error>;
-    fn gats(&self, key: &str, exptime: Exptime) -> Result<Option<Value>, Error>;
-    fn get_multi(&self, keys: &[&str]) -> Result<Vec<Value>, Error>;
-    fn gets_multi(&self, keys: &[&str]) -> Result<Vec<Value>, Error>;
-
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), Error>;
-    fn add(&self, key: &str, value: &[u8]) -> Result<(), Error>;
-    fn replace(&self, key: &str, value: &[u8]) -> Result<(), Error>;
-    fn append(&self, key: &str, value: &[u8]) -> Result<(), Error>;
-    fn prepend(&self, key: &str, value: &[u8]) -> Result<(), Error>;
-    fn cas(&self, key: &str, value: &[u8], cas_unique: u64) -> Result<(), Error>;
-    fn store(&self, store: Store) -> Result<(), Error>;
-
-    fn delete(&self, key: &str) -> Result<(), Error>;
-    fn touch(&self, key: &str, exptime: Exptime) -> Result<(), Error>;
-    fn incr(&self, key: &str, delta: u64) -> Result<u64, Error>;
-    fn decr(&self, key: &str, delta: u64) -> Result<u64, Error>;
-
-    fn flush_all(&self) -> PerServer<()>;
-    fn flush_all_delayed(&self, delay: u32) -> PerServer<()>;
-    fn version(&self) -> PerServer<String>;
-    fn verbosity(&self, level: u32) -> PerServer<()>;
-    fn stats(&self) -> PerServer<StatMap>;
-    fn stats_settings(&self) -> PerServer<StatMap>;
-    fn stats_items(&self) -> PerServer<BTreeMap<u32, StatMap>>;
-    fn stats_sizes(&self) -> PerServer<SizeStats>;
-    fn stats_slabs(&self) -> PerServer<SlabStats>;
-    fn stats_conns(&self) -> PerServer<BTreeMap<u32, StatMap>>;
-    fn stats_reset(&self) -> PerServer<()>;
-    fn close(&self);
-}
-
-#[cfg(feature = "blocking")]
-impl Conformance for memwire::blocking::Client {
-    fn build(builder: ClientBuilder) -> Self {
-        builder
-            .build()
-            .unwrap_or_else(|e| panic!("client config: {e}"))
-    }
-    fn servers(&self) -> Vec<ServerAddr> {
-        memwire::blocking::Client::servers(self).to_vec()
-    }
-    fn server_for_key(&self, key: &str) -> ServerAddr {
-        memwire::blocking::Client::server_for_key(self, key).clone()
-    }
-    fn get(&self, key: &str) -> Result<Option<Value>, Error> {
-        memwire::blocking::Client::get(self, key)
-    }
-    fn gets(&self, key: &str) -> Result<Option<Value>, Error> {
-        memwire::blocking::Client::gets(self, key)
-    }
-    fn gat(&self, key: &str, exptime: Exptime) -> Result<Option<Value>, Error> {
-        memwire::blocking::Client::gat(self, key, exptime)
-    }
-    fn gats(&self, key: &str, exptime: Exptime) -> Result<Option<Value>, Error> {
-        memwire::blocking::Client::gats(self, key, exptime)
-    }
-    fn get_multi(&self, keys: &[&str]) -> Result<Vec<Value>, Error> {
-        memwire::blocking::Client::get_multi(self, keys)
-    }
-    fn gets_multi(&self, keys: &[&str]) -> Result<Vec<Value>, Error> {
-        memwire::blocking::Client::gets_multi(self, keys)
-    }
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
-        memwire::blocking::Client::set(self, key, value.to_vec())
-    }
-    fn add(&self, key: &str, value: &[u8]) -> Result<(), Error> {
-        memwire::blocking::Client::add(self, key, value.to_vec())
-    }
-    fn replace(&self, key: &str, value: &[u8]) -> Result<(), Error> {
-        memwire::blocking::Client::replace(self, key, value.to_vec())
-    }
-    fn append(&self, key: &str, value: &[u8]) -> Result<(), Error> {
-        memwire::blocking::Client::append(self, key, value.to_vec())
-    }
-    fn prepend(&self, key: &str, value: &[u8]) -> Result<(), Error> {
-        memwire::blocking::Client::prepend(self, key, value.to_vec())
-    }
-    fn cas(&self, key: &str, value: &[u8], cas_unique: u64) -> Result<(), Error> {
-        memwire::blocking::Client::cas(self, key, value.to_vec(), cas_unique)
-    }
-    fn store(&self, store: Store) -> Result<(), Error> {
-        memwire::blocking::Client::store(self, store)
-    }
-    fn delete(&self, key: &str) -> Result<(), Error> {
-        memwire::blocking::Client::delete(self, key)
-    }
-    fn touch(&self, key: &str, exptime: Exptime) -> Result<(), Error> {
-        memwire::blocking::Client::touch(self, key, exptime)
-    }
-    fn incr(&self, key: &str, delta: u64) -> Result<u64, Error> {
-        memwire::blocking::Client::incr(self, key, delta)
-    }
-    fn decr(&self, key: &str, delta: u64) -> Result<u64, Error> {
-        memwire::blocking::Client::decr(self, key, delta)
-    }
-    fn flush_all(&self) -> PerServer<()> {
-        memwire::blocking::Client::flush_all(self)
-    }
-    fn flush_all_delayed(&self, delay: u32) -> PerServer<()> {
-        memwire::blocking::Client::flush_all_delayed(self, delay)
-    }
-    fn version(&self) -> PerServer<String> {
-        memwire::blocking::Client::version(self)
-    }
-    fn verbosity(&self, level: u32) -> PerServer<()> {
-        memwire::blocking::Client::verbosity(self, level)
-    }
-    fn stats(&self) -> PerServer<StatMap> {
-        memwire::blocking::Client::stats(self)
-    }
-    fn stats_settings(&self) -> PerServer<StatMap> {
-        memwire::blocking::Client::stats_settings(self)
-    }
-    fn stats_items(&self) -> PerServer<BTreeMap<u32, StatMap>> {
-        memwire::blocking::Client::stats_items(self)
-    }
-    fn stats_sizes(&self) -> PerServer<SizeStats> {
-        memwire::blocking::Client::stats_sizes(self)
-    }
-    fn stats_slabs(&self) -> PerServer<SlabStats> {
-        memwire::blocking::Client::stats_slabs(self)
-    }
-    fn stats_conns(&self) -> PerServer<BTreeMap<u32, StatMap>> {
-        memwire::blocking::Client::stats_conns(self)
-    }
-    fn stats_reset(&self) -> PerServer<()> {
-        memwire::blocking::Client::stats_reset(self)
-    }
-    fn close(&self) {
-        memwire::blocking::Client::close(self)
-    }
-}
+impl<T: Commands + FromConfig + Clone + Send + Sync + 'static> TestClient for T {}
 
 // ---- helpers ----
 
+/// Build the client configured by `builder`; panics on a configuration
+/// error.
+pub fn build<C: FromConfig>(builder: ClientBuilder<C>) -> C {
+    builder
+        .build()
+        .unwrap_or_else(|e| panic!("client config: {e}"))
+}
+
 /// A client for `servers` with default settings.
-pub fn client<C: Conformance>(servers: &[&Memcached]) -> C {
-    C::build(ClientBuilder::new().servers(servers.iter().map(|s| s.url())))
+pub fn client<C: TestClient>(servers: &[&Memcached]) -> C {
+    build(C::builder().servers(servers.iter().map(|s| s.url())))
 }
 
 /// A client for one server.
-pub fn client_for<C: Conformance>(server: &Memcached) -> C {
+pub fn client_for<C: TestClient>(server: &Memcached) -> C {
     client(&[server])
 }
 
@@ -213,10 +91,127 @@ pub fn text(result: Result<Option<Value>, Error>) -> String {
     }
 }
 
+/// `result` failed because a deadline passed — its own request's
+/// ([`Error::Timeout`]) or that of an earlier request on a shared
+/// connection ([`Error::Poisoned`] by a timeout) — and was reported no
+/// earlier than `io_timeout` (less 20 ms of clock slack) and well before
+/// twice it.
+pub fn assert_timed_out<T: std::fmt::Debug>(
+    result: &Result<T, Error>,
+    elapsed: Duration,
+    io_timeout: Duration,
+) {
+    assert_request_timeout(result);
+    assert!(
+        elapsed >= io_timeout - Duration::from_millis(20),
+        "early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < io_timeout + Duration::from_millis(700),
+        "late: {elapsed:?}"
+    );
+}
+
+/// `result` is a request's timeout: [`Error::is_timeout`], rooted in
+/// [`Error::Timeout`] (not a connect timeout), with a message that does not
+/// repeat its source's.
+fn assert_request_timeout<T: std::fmt::Debug>(result: &Result<T, Error>) {
+    let Err(e) = result else {
+        panic!("expected a timeout, got {result:?}")
+    };
+    assert!(e.is_timeout(), "{e:?}");
+    assert!(matches!(e.root(), Error::Timeout), "{e:?}");
+    assert!(e.is_connection_error(), "{e:?}");
+    assert_display_excludes_source(e);
+}
+
+/// `e`'s message does not repeat its source's: each level of the chain says
+/// its own part once, and a reporter walking `source()` shows the rest.
+pub fn assert_display_excludes_source(e: &Error) {
+    if let Some(source) = std::error::Error::source(e) {
+        let (message, cause) = (e.to_string(), source.to_string());
+        assert!(
+            !message.contains(&cause),
+            "{message:?} repeats its source {cause:?}"
+        );
+    }
+}
+
+fn only_err<T: std::fmt::Debug>(mut per_server: PerServer<T>) -> Error {
+    match per_server.pop() {
+        Some((_, Err(e))) => e,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
 fn stat_u64(map: &StatMap, name: &str) -> u64 {
     map.get(name)
         .and_then(StatValue::as_u64)
         .unwrap_or_else(|| panic!("stat {name} missing or not a number in {map:?}"))
+}
+
+/// The server's `stats`, typed, read over a fresh connection.
+fn server_stats(server: &Memcached) -> StatMap {
+    server
+        .stats(None)
+        .into_iter()
+        .map(|(k, v)| {
+            let v = StatValue::parse(&v);
+            (k, v)
+        })
+        .collect()
+}
+
+/// One raw connection that reads a server's `stats` again and again, so
+/// that counting connections does not itself open any.
+struct StatsProbe {
+    stream: TcpStream,
+}
+
+impl StatsProbe {
+    fn open(server: &Memcached) -> StatsProbe {
+        let stream = TcpStream::connect(server.addr()).expect("connect the stats probe");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("probe timeout");
+        StatsProbe { stream }
+    }
+
+    /// The server's `stats`, typed.
+    fn read(&mut self) -> StatMap {
+        self.stream.write_all(b"stats\r\n").expect("probe write");
+        let mut reply = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !reply.ends_with(b"END\r\n") {
+            let n = self.stream.read(&mut chunk).expect("probe read");
+            assert!(n > 0, "the server closed the stats probe");
+            reply.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&reply)
+            .lines()
+            .filter_map(|line| line.strip_prefix("STAT "))
+            .filter_map(|stat| stat.split_once(' '))
+            .map(|(name, value)| (name.to_owned(), StatValue::parse(value)))
+            .collect()
+    }
+}
+
+/// A server that accepts connections and reads requests but never answers:
+/// every call to it runs into its deadline. Runs until the test process
+/// ends.
+fn silent_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            // Keep the connection open and drain what arrives, answer nothing.
+            thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    addr
 }
 
 /// Send `signal` (`-STOP`/`-CONT`) to the server and wait until every
@@ -256,10 +251,19 @@ fn all_threads_in_state(pid: u32, want_stopped: bool) -> bool {
     })
 }
 
+/// A key that `c` places on its `index`-th server.
+fn key_on<C: TestClient>(c: &C, index: usize) -> String {
+    let server = &c.servers()[index];
+    (0..)
+        .map(|n| format!("key:{n}"))
+        .find(|k| c.server_for_key(k) == *server)
+        .expect("every server owns some key")
+}
+
 // ---- every operation ----
 
 /// `get` of an absent key is `Ok(None)`.
-pub fn get_miss_is_none<C: Conformance>() {
+pub fn get_miss_is_none<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     assert_eq!(c.get("session_id").unwrap(), None);
@@ -267,7 +271,7 @@ pub fn get_miss_is_none<C: Conformance>() {
 }
 
 /// `set` then `get`: key, flags 0, no cas; binary, empty and large values.
-pub fn set_get_roundtrip<C: Conformance>() {
+pub fn set_get_roundtrip<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     c.set("session_id", b"TEST SESSSION DATA").unwrap();
@@ -297,11 +301,11 @@ pub fn set_get_roundtrip<C: Conformance>() {
     assert_eq!(text(c.get("k")), "2");
 }
 
-/// `store` with flags and exptime: flags come back, the item expires.
-pub fn flags_and_exptime<C: Conformance>() {
+/// `store` with flags and an expiry: flags come back, the item expires.
+pub fn flags_and_expiry<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
-    c.store(Command::set("foo", "xXx").flags(12).exptime(2))
+    c.store(Command::set("foo", "xXx").flags(12).expiry(Expiry::secs(2)))
         .unwrap();
     c.store(Command::set("forever", "y").flags(u32::MAX))
         .unwrap();
@@ -316,40 +320,47 @@ pub fn flags_and_exptime<C: Conformance>() {
 }
 
 /// `touch` extends the life of an item; on a missing key it is `NotFound`.
-pub fn touch_extends_life<C: Conformance>() {
+pub fn touch_extends_life<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
-    c.store(Command::set("foo", "bar").exptime(2)).unwrap();
-    c.store(Command::set("short", "x").exptime(2)).unwrap();
-    c.touch("foo", 30).unwrap();
-    assert!(matches!(c.touch("missing", 30), Err(Error::NotFound)));
+    c.store(Command::set("foo", "bar").expiry(Expiry::secs(2)))
+        .unwrap();
+    c.store(Command::set("short", "x").expiry(Expiry::secs(2)))
+        .unwrap();
+    c.touch("foo", Expiry::secs(30)).unwrap();
+    assert!(matches!(
+        c.touch("missing", Expiry::secs(30)),
+        Err(Error::NotFound)
+    ));
     thread::sleep(Duration::from_millis(3000));
     assert_eq!(text(c.get("foo")), "bar");
     assert_eq!(c.get("short").unwrap(), None);
 }
 
 /// `gat`/`gats` return the item and set its expiration time.
-pub fn gat_and_gats<C: Conformance>() {
+pub fn gat_and_gats<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
-    assert_eq!(c.gat("nope", 10).unwrap(), None);
-    c.store(Command::set("a", "1").exptime(2)).unwrap();
-    c.store(Command::set("b", "2").exptime(2)).unwrap();
-    let v = c.gat("a", 30).unwrap().expect("hit");
+    assert_eq!(c.gat("nope", Expiry::secs(10)).unwrap(), None);
+    c.store(Command::set("a", "1").expiry(Expiry::secs(2)))
+        .unwrap();
+    c.store(Command::set("b", "2").expiry(Expiry::secs(2)))
+        .unwrap();
+    let v = c.gat("a", Expiry::secs(30)).unwrap().expect("hit");
     assert_eq!((&v.data[..], v.cas), (&b"1"[..], None));
-    let v = c.gats("b", 30).unwrap().expect("hit");
+    let v = c.gats("b", Expiry::secs(30)).unwrap().expect("hit");
     assert!(v.cas.is_some());
     thread::sleep(Duration::from_millis(3000));
     assert_eq!(text(c.get("a")), "1");
     assert_eq!(text(c.get("b")), "2");
-    // gat with exptime 1 makes it short-lived again.
-    c.gat("a", 1).unwrap();
+    // gat with an expiry of 1 s makes it short-lived again.
+    c.gat("a", Expiry::secs(1)).unwrap();
     thread::sleep(Duration::from_millis(2200));
     assert_eq!(c.get("a").unwrap(), None);
 }
 
 /// `add`, `replace`, `append`, `prepend` and their `NotStored` cases.
-pub fn conditional_stores<C: Conformance>() {
+pub fn conditional_stores<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     assert!(matches!(c.replace("k", b"xyzzy"), Err(Error::NotStored)));
@@ -367,7 +378,7 @@ pub fn conditional_stores<C: Conformance>() {
 
 /// `cas`: success with a fresh unique, `Exists` with a stale one,
 /// `NotFound` when the item is gone.
-pub fn cas_semantics<C: Conformance>() {
+pub fn cas_semantics<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     c.set("foo", b"bar").unwrap();
@@ -393,7 +404,7 @@ pub fn cas_semantics<C: Conformance>() {
 
 /// `incr`/`decr`: `NotFound`, `NonNumeric`, arithmetic, floor at 0 and
 /// wrapping at 2^64.
-pub fn incr_decr<C: Conformance>() {
+pub fn incr_decr<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     assert!(matches!(c.incr("n", 1), Err(Error::NotFound)));
@@ -411,7 +422,7 @@ pub fn incr_decr<C: Conformance>() {
 }
 
 /// `delete` then `NotFound`.
-pub fn delete_semantics<C: Conformance>() {
+pub fn delete_semantics<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     c.set("foo", b"x").unwrap();
@@ -422,7 +433,7 @@ pub fn delete_semantics<C: Conformance>() {
 
 /// `noreply` stores through `store` take effect and the connection stays
 /// in step.
-pub fn noreply_store<C: Conformance>() {
+pub fn noreply_store<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     for i in 0..20 {
@@ -432,12 +443,12 @@ pub fn noreply_store<C: Conformance>() {
     // A noreply add that fails sends nothing back either.
     c.store(Command::add("q0", "other").noreply()).unwrap();
     for i in 0..20 {
-        assert_eq!(text(c.get(&format!("q{i}"))), format!("v{i}"));
+        assert_eq!(text(c.get(format!("q{i}"))), format!("v{i}"));
     }
 }
 
 /// Bad input fails before anything is sent; the client stays usable.
-pub fn invalid_input<C: Conformance>() {
+pub fn invalid_input<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     let long = "k".repeat(251);
@@ -451,7 +462,7 @@ pub fn invalid_input<C: Conformance>() {
             "set {key:?}"
         );
         assert!(
-            matches!(c.get_multi(&["ok", key]), Err(Error::InvalidKey(_))),
+            matches!(c.get_multi(["ok", key]), Err(Error::InvalidKey(_))),
             "get_multi {key:?}"
         );
     }
@@ -465,45 +476,34 @@ pub fn invalid_input<C: Conformance>() {
     assert_eq!(stat_u64(&server_stats(&server), "cmd_set"), 1);
 }
 
-fn server_stats(server: &Memcached) -> StatMap {
-    server
-        .stats(None)
-        .into_iter()
-        .map(|(k, v)| {
-            let v = StatValue::parse(&v);
-            (k, v)
-        })
-        .collect()
-}
-
 /// `get_multi`/`gets_multi` on one server: hits in request order, misses
 /// absent, duplicates and an empty list.
-pub fn get_multi_one_server<C: Conformance>() {
+pub fn get_multi_one_server<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
-    assert_eq!(c.get_multi(&[]).unwrap(), vec![]);
+    assert_eq!(c.get_multi(Vec::<&str>::new()).unwrap(), vec![]);
     c.set("a", b"1").unwrap();
     c.set("c", b"3").unwrap();
-    let hits = c.get_multi(&["c", "b", "a"]).unwrap();
+    let hits = c.get_multi(["c", "b", "a"]).unwrap();
     let got: Vec<(&[u8], &[u8])> = hits.iter().map(|v| (&v.key[..], &v.data[..])).collect();
     assert_eq!(got, vec![(&b"c"[..], &b"3"[..]), (&b"a"[..], &b"1"[..])]);
     assert!(hits.iter().all(|v| v.cas.is_none()));
-    let hits = c.gets_multi(&["a", "c"]).unwrap();
+    let hits = c.gets_multi(["a", "c"]).unwrap();
     assert_eq!(hits.len(), 2);
     assert!(hits.iter().all(|v| v.cas.is_some()));
-    let dup = c.get_multi(&["a", "a"]).unwrap();
+    let dup = c.get_multi(["a", "a"]).unwrap();
     assert_eq!(dup.len(), 2);
-    assert_eq!(c.get_multi(&["x", "y"]).unwrap(), vec![]);
+    assert_eq!(c.get_multi(["x", "y"]).unwrap(), vec![]);
 }
 
 /// A multi-get of more keys than one request may carry
 /// (`Config::max_keys`) is split per server into several requests: every
 /// hit comes back, in request order, with the server's `cmd_get` counting
 /// each key once.
-pub fn get_multi_beyond_the_key_limit<C: Conformance>() {
+pub fn get_multi_beyond_the_key_limit<C: TestClient>() {
     let servers = [Memcached::start(), Memcached::start()];
-    let c: C = C::build(
-        ClientBuilder::new()
+    let c: C = build(
+        C::builder()
             .servers(servers.iter().map(Memcached::url))
             .protocol(memwire::Config::default().max_keys(50)),
     );
@@ -532,7 +532,7 @@ pub fn get_multi_beyond_the_key_limit<C: Conformance>() {
 }
 
 /// `flush_all` removes everything; `flush_all_delayed` only later.
-pub fn flush_all_semantics<C: Conformance>() {
+pub fn flush_all_semantics<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     c.set("a", b"1").unwrap();
@@ -546,7 +546,7 @@ pub fn flush_all_semantics<C: Conformance>() {
 }
 
 /// `version` and `verbosity` on every server.
-pub fn version_and_verbosity<C: Conformance>() {
+pub fn version_and_verbosity<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     let version = only(c.version());
@@ -557,7 +557,7 @@ pub fn version_and_verbosity<C: Conformance>() {
 }
 
 /// Every `stats` group, typed and grouped.
-pub fn stats_groups<C: Conformance>() {
+pub fn stats_groups<C: TestClient>() {
     let server = Memcached::builder().arg("-o").arg("track_sizes").start();
     let c: C = client_for(&server);
     c.set("foo", b"bar").unwrap();
@@ -610,7 +610,7 @@ pub fn stats_groups<C: Conformance>() {
 }
 
 /// Without `-o track_sizes` the size histogram reports itself disabled.
-pub fn stats_sizes_disabled<C: Conformance>() {
+pub fn stats_sizes_disabled<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     c.set("foo", b"bar").unwrap();
@@ -621,7 +621,7 @@ pub fn stats_sizes_disabled<C: Conformance>() {
 
 /// `close` drops the connections (the server sees them go); the client
 /// stays usable.
-pub fn close_and_reuse<C: Conformance>() {
+pub fn close_and_reuse<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     let baseline = settled_connections(&server);
@@ -670,7 +670,7 @@ fn wait_for_connections(server: &Memcached, expected: u64, what: &str) {
 /// Keys spread over three servers; each key lives where
 /// `server_for_key` says; multi-get across them in request order; one
 /// stats result per server.
-pub fn three_servers<C: Conformance>() {
+pub fn three_servers<C: TestClient>() {
     let servers = [Memcached::start(), Memcached::start(), Memcached::start()];
     let refs: Vec<&Memcached> = servers.iter().collect();
     let c: C = client(&refs);
@@ -726,11 +726,11 @@ pub fn three_servers<C: Conformance>() {
 
 /// With one of two servers down, its keys and its per-server results fail
 /// (naming it) while the other server keeps working.
-pub fn one_server_down<C: Conformance>() {
+pub fn one_server_down<C: TestClient>() {
     let up = Memcached::start();
     let down = Memcached::start();
-    let c: C = C::build(
-        ClientBuilder::new()
+    let c: C = build(
+        C::builder()
             .server(up.url())
             .server(down.url())
             .health(HealthConfig {
@@ -771,10 +771,10 @@ pub fn one_server_down<C: Conformance>() {
 
 /// A server killed mid-run: errors while it is down (never a value),
 /// recovery after restart with no client restart, never a wrong value.
-pub fn server_killed_and_restarted<C: Conformance>() {
+pub fn server_killed_and_restarted<C: TestClient>() {
     let server = Arc::new(Memcached::start());
-    let c: C = C::build(
-        ClientBuilder::new()
+    let c: C = build(
+        C::builder()
             .server(server.url())
             .io_timeout(Duration::from_millis(500))
             .health(HealthConfig {
@@ -866,10 +866,10 @@ pub fn server_killed_and_restarted<C: Conformance>() {
 
 /// A server that is not there: `Connect` errors naming it, then
 /// `NoServer` naming it, fast.
-pub fn unreachable_server<C: Conformance>() {
+pub fn unreachable_server<C: TestClient>() {
     let port = crate::free_port();
     let addr = format!("127.0.0.1:{port}");
-    let c: C = C::build(ClientBuilder::new().server(addr.clone()));
+    let c: C = build(C::builder().server(addr.clone()));
     let (mut saw_connect, mut saw_no_server) = (false, false);
     for _ in 0..4 {
         let started = Instant::now();
@@ -891,36 +891,11 @@ pub fn unreachable_server<C: Conformance>() {
     assert!(matches!(only_err(c.version()), Error::NoServer(_)));
 }
 
-/// `result` is [`Error::Timeout`], reported no earlier than `io_timeout`
-/// (less 20 ms of clock slack) and well before twice it.
-pub fn assert_timed_out<T: std::fmt::Debug>(
-    result: &Result<T, Error>,
-    elapsed: Duration,
-    io_timeout: Duration,
-) {
-    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
-    assert!(
-        elapsed >= io_timeout - Duration::from_millis(20),
-        "early: {elapsed:?}"
-    );
-    assert!(
-        elapsed < io_timeout + Duration::from_millis(700),
-        "late: {elapsed:?}"
-    );
-}
-
-fn only_err<T: std::fmt::Debug>(mut per_server: PerServer<T>) -> Error {
-    match per_server.pop() {
-        Some((_, Err(e))) => e,
-        other => panic!("expected an error, got {other:?}"),
-    }
-}
-
 // ---- concurrency ----
 
 /// Many threads share one client and one server: every operation returns
 /// the value of its own key, never another's.
-pub fn many_threads_one_server<C: Conformance>() {
+pub fn many_threads_one_server<C: TestClient>() {
     let server = Memcached::start();
     let c: C = client_for(&server);
     let threads: Vec<_> = (0..16)
@@ -941,7 +916,7 @@ pub fn many_threads_one_server<C: Conformance>() {
                         }
                         assert_eq!(c.incr(&counter, 1).unwrap(), (i / 10 + 1) as u64);
                         let other = format!("thread{t}:key{}", (i + 1) % 20);
-                        let hits = c.get_multi(&[&key, &other]).unwrap();
+                        let hits = c.get_multi([&key, &other]).unwrap();
                         assert_eq!(&hits[0].key[..], key.as_bytes());
                         assert_eq!(hits[0].data, value.as_bytes());
                         for h in &hits {
@@ -962,15 +937,15 @@ pub fn many_threads_one_server<C: Conformance>() {
 // ---- transports ----
 
 /// Everything works over a unix socket.
-pub fn unix_socket<C: Conformance>() {
+pub fn unix_socket<C: TestClient>() {
     let server = Memcached::builder().unix_socket().start();
-    let c: C = C::build(ClientBuilder::new().server(server.socket_path().display().to_string()));
+    let c: C = build(C::builder().server(server.socket_path().display().to_string()));
     assert!(matches!(c.servers()[0], ServerAddr::Unix(_)));
     c.store(Command::set("u", "unix").flags(3)).unwrap();
     let v = c.get("u").unwrap().expect("hit");
     assert_eq!((&v.data[..], v.flags), (&b"unix"[..], 3));
     assert!(matches!(c.incr("u", 1), Err(Error::NonNumeric)));
-    assert_eq!(c.get_multi(&["u", "v"]).unwrap().len(), 1);
+    assert_eq!(c.get_multi(["u", "v"]).unwrap().len(), 1);
     assert!(!only(c.version()).is_empty());
     c.close();
     assert_eq!(text(c.get("u")), "unix");
@@ -994,27 +969,11 @@ pub fn unix_socket<C: Conformance>() {
 
 /// A server that accepts and never answers: `Timeout` within the I/O
 /// timeout, for single and multi-key calls.
-pub fn timeout_silent_server<C: Conformance>() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let held = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = held.clone();
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            // Keep the connection open and drain what arrives, answer nothing.
-            let mut s = stream;
-            if let Ok(clone) = s.try_clone() {
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push(clone);
-            }
-            thread::spawn(move || {
-                let mut buf = [0u8; 1024];
-                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
-            });
-        }
-    });
+pub fn timeout_silent_server<C: TestClient>() {
+    let addr = silent_server();
     let io_timeout = Duration::from_millis(300);
-    let c: C = C::build(
-        ClientBuilder::new()
+    let c: C = build(
+        C::builder()
             .server(addr.to_string())
             .io_timeout(io_timeout)
             .health(HealthConfig {
@@ -1027,20 +986,20 @@ pub fn timeout_silent_server<C: Conformance>() {
         let r = match call {
             0 => c.get("k").map(|_| ()),
             1 => c.set("k", b"v"),
-            _ => c.get_multi(&["a", "b"]).map(|_| ()),
+            _ => c.get_multi(["a", "b"]).map(|_| ()),
         };
         assert_timed_out(&r, started.elapsed(), io_timeout);
     }
-    assert!(matches!(only_err(c.stats()), Error::Timeout));
+    assert_request_timeout(&Err::<(), _>(only_err(c.stats())));
 }
 
 /// A real server frozen (SIGSTOP) mid-request: the call times out; after
 /// SIGCONT the next call reconnects and gets its own value — never the
 /// late reply to the timed-out request.
-pub fn timeout_then_reconnect<C: Conformance>() {
+pub fn timeout_then_reconnect<C: TestClient>() {
     let server = Memcached::start();
-    let c: C = C::build(
-        ClientBuilder::new()
+    let c: C = build(
+        C::builder()
             .server(server.url())
             .io_timeout(Duration::from_millis(300)),
     );
@@ -1052,26 +1011,512 @@ pub fn timeout_then_reconnect<C: Conformance>() {
         let r = c.get("first");
         let elapsed = started.elapsed();
         freeze(&server, "-CONT");
-        assert!(matches!(r, Err(Error::Timeout)), "round {round}: {r:?}");
+        assert!(
+            r.as_ref().is_err_and(Error::is_timeout),
+            "round {round}: {r:?}"
+        );
+        assert_request_timeout(&r);
         assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
         // The frozen server now answers `first` on the abandoned socket; the
         // next call must not see it.
         assert_eq!(text(c.get("second")), "value of second");
         assert_eq!(text(c.get("first")), "value of first");
-        let hits = c.get_multi(&["second", "first"]).unwrap();
+        let hits = c.get_multi(["second", "first"]).unwrap();
         assert_eq!(&hits[0].data[..], b"value of second");
     }
 }
 
-/// Instantiate the whole conformance suite for a client type implementing
-/// [`Conformance`]: one `#[test]` per suite function.
+// ---- papercuts of the old API, fixed by the redesign ----
+
+/// Values borrowed from local buffers (`&buf[..]`, `s.as_str()`, `&s`)
+/// are accepted by every storage method and stored as they were; the
+/// caller keeps its buffers (they are copied), owned ones are moved in.
+pub fn borrowed_values_are_stored<C: TestClient>() {
+    let server = Memcached::start();
+    let c: C = client_for(&server);
+    let mut buf: Vec<u8> = (0..64u8).collect();
+    let s = String::from("a string");
+    c.set("slice", &buf[..]).unwrap();
+    c.set("str", s.as_str()).unwrap();
+    c.set("string_ref", &s).unwrap();
+    c.set("vec_ref", &buf).unwrap();
+    c.set_with("with", &buf[..8], StoreOptions::new().flags(5))
+        .unwrap();
+    c.add("array", [1u8, 2, 3]).unwrap();
+    c.append("str", &s[1..2]).unwrap();
+    c.prepend("str", &s[..1]).unwrap();
+    c.replace("vec_ref", &buf[60..]).unwrap();
+    let unique = c.gets("slice").unwrap().and_then(|v| v.cas).expect("cas");
+    c.cas("slice", &buf[..32], unique).unwrap();
+    c.store(Command::set("store", &buf[..4])).unwrap();
+    // The buffers are still the caller's, and changing them changes
+    // nothing stored.
+    buf.clear();
+    buf.extend_from_slice(b"changed");
+    let original: Vec<u8> = (0..64u8).collect();
+    assert_eq!(
+        &c.get("slice").unwrap().expect("hit").data[..],
+        &original[..32]
+    );
+    assert_eq!(text(c.get("str")), "aa string ");
+    assert_eq!(text(c.get("string_ref")), s);
+    assert_eq!(
+        &c.get("vec_ref").unwrap().expect("hit").data[..],
+        &original[60..]
+    );
+    let with = c.get("with").unwrap().expect("hit");
+    assert_eq!((&with.data[..], with.flags), (&original[..8], 5));
+    assert_eq!(&c.get("array").unwrap().expect("hit").data[..], &[1, 2, 3]);
+    assert_eq!(
+        &c.get("store").unwrap().expect("hit").data[..],
+        &original[..4]
+    );
+    // Owned values are moved in.
+    c.set("owned", s).unwrap();
+    c.set("owned_vec", buf).unwrap();
+    assert_eq!(text(c.get("owned")), "a string");
+    assert_eq!(text(c.get("owned_vec")), "changed");
+}
+
+/// `set_with`/`add_with`/`replace_with`/`cas_with` with `StoreOptions`
+/// (flags, expiry, `noreply`) or an expiry alone (`Expiry`, `Duration`):
+/// the flags come back, and items with an expiry expire — relative and
+/// absolute ones — while the others stay.
+pub fn set_with_flags_and_expiry<C: TestClient>() {
+    let server = Memcached::start();
+    let c: C = client_for(&server);
+    let two_secs = Expiry::secs(2);
+    c.set_with("foo", "xXx", StoreOptions::new().flags(12).expiry(two_secs))
+        .unwrap();
+    c.set_with("duration", "d", Duration::from_secs(2)).unwrap();
+    c.set_with("expiry", "e", two_secs).unwrap();
+    // Whole seconds, rounded down: 1 to 2 s from now.
+    let at = SystemTime::now() + Duration::from_secs(2);
+    c.set_with("at", "a", Expiry::At(at)).unwrap();
+    c.add_with("added", "a", StoreOptions::new().flags(3).expiry(two_secs))
+        .unwrap();
+    assert!(matches!(
+        c.add_with("added", "again", StoreOptions::new().flags(1)),
+        Err(Error::NotStored)
+    ));
+    c.set("replaced", "1").unwrap();
+    c.replace_with(
+        "replaced",
+        "2",
+        StoreOptions::new().flags(9).expiry(two_secs),
+    )
+    .unwrap();
+    c.set_with("kept", "k", StoreOptions::new().flags(u32::MAX))
+        .unwrap();
+    c.set_with("never", "n", Expiry::Never).unwrap();
+    let unique = c.gets("kept").unwrap().and_then(|v| v.cas).expect("cas");
+    c.cas_with("kept", "K", unique, StoreOptions::new().flags(4))
+        .unwrap();
+    assert!(matches!(
+        c.cas_with("kept", "stale", unique, StoreOptions::new().flags(1)),
+        Err(Error::Exists)
+    ));
+    c.set_with("quiet", "q", StoreOptions::new().flags(6).noreply())
+        .unwrap();
+
+    let flags = |key: &str| {
+        let v = c
+            .get(key)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key} missing"));
+        (String::from_utf8_lossy(&v.data).into_owned(), v.flags)
+    };
+    assert_eq!(flags("foo"), ("xXx".into(), 12));
+    assert_eq!(flags("duration"), ("d".into(), 0));
+    assert_eq!(flags("expiry"), ("e".into(), 0));
+    assert_eq!(flags("at"), ("a".into(), 0));
+    assert_eq!(flags("added"), ("a".into(), 3));
+    assert_eq!(flags("replaced"), ("2".into(), 9));
+    assert_eq!(flags("kept"), ("K".into(), 4));
+    assert_eq!(flags("never"), ("n".into(), 0));
+    assert_eq!(flags("quiet"), ("q".into(), 6));
+    // memcached's clock ticks once a second and maps wall-clock times to
+    // it to within a second: 4.5 s is past every expiry set above.
+    thread::sleep(Duration::from_millis(4500));
+    for gone in ["foo", "duration", "expiry", "at", "added", "replaced"] {
+        assert_eq!(c.get(gone).unwrap(), None, "{gone} did not expire");
+    }
+    for kept in ["kept", "never", "quiet"] {
+        assert!(c.get(kept).unwrap().is_some(), "{kept} expired");
+    }
+}
+
+/// A relative expiry over 30 days (which memcached would read as a date in
+/// 1970) and an absolute one past 2038 are refused with `InvalidArgument`
+/// by every method that takes an expiry, and nothing reaches the server;
+/// exactly 30 days is fine.
+pub fn relative_expiry_over_30_days_is_refused<C: TestClient>() {
+    let server = Memcached::start();
+    let c: C = client_for(&server);
+    c.set("k", "v").unwrap();
+    let too_long = Expiry::In(Expiry::MAX_RELATIVE + Duration::from_secs(1));
+    let after_2038 = Expiry::At(UNIX_EPOCH + Duration::from_secs(1 << 31));
+    let before = server_stats(&server);
+    let refused = [
+        c.set_with("k", "new", too_long),
+        c.set_with("k2", "v", StoreOptions::new().flags(1).expiry(too_long)),
+        c.set_with("k3", "v", Expiry::MAX_RELATIVE + Duration::from_millis(1)),
+        c.add_with("k4", "v", too_long),
+        c.replace_with("k", "v", too_long),
+        c.cas_with("k", "v", 1, too_long),
+        c.store(Command::set("k5", "v").expiry(too_long)),
+        c.store(Command::set("k6", "v").expiry(after_2038)),
+        c.touch("k", too_long),
+        c.touch("k", after_2038),
+        c.gat("k", too_long).map(|_| ()),
+        c.gats("k", too_long).map(|_| ()),
+    ];
+    for (i, r) in refused.iter().enumerate() {
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "#{i}: {r:?}");
+        assert!(r.as_ref().is_err_and(Error::is_input_error), "#{i}");
+    }
+    let after = server_stats(&server);
+    for stat in ["cmd_set", "cmd_touch", "cmd_get"] {
+        assert_eq!(
+            stat_u64(&after, stat),
+            stat_u64(&before, stat),
+            "{stat}: a refused request reached the server"
+        );
+    }
+    // The client is still in step, and 30 days exactly is a relative time.
+    assert_eq!(text(c.get("k")), "v");
+    c.set_with("month", "m", Expiry::MAX_RELATIVE).unwrap();
+    c.touch("k", Expiry::MAX_RELATIVE).unwrap();
+    assert_eq!(text(c.gat("month", Expiry::MAX_RELATIVE)), "m");
+    assert_eq!(text(c.get("k")), "v");
+}
+
+/// A value of 1 MiB + 1 byte (memcached's default item size) is refused
+/// with `ValueTooLarge` before anything is sent; a value just under the
+/// server's limit is stored and read back whole.
+pub fn value_over_the_limit_is_refused<C: TestClient>() {
+    let server = Memcached::start();
+    let c: C = client_for(&server);
+    c.set("k", "v").unwrap();
+    let max = DEFAULT_MAX_VALUE_LEN;
+    assert_eq!(max, 1024 * 1024);
+    let over = vec![b'x'; max + 1];
+    let sets_before = stat_u64(&server_stats(&server), "cmd_set");
+    let refused = [
+        c.set("big", &over[..]),
+        c.set_with("big", &over[..], StoreOptions::new().flags(1)),
+        c.add("big", &over[..]),
+        c.append("k", &over[..]),
+        c.store(Command::set("big", over.clone())),
+    ];
+    for (i, r) in refused.iter().enumerate() {
+        match r {
+            Err(Error::ValueTooLarge { len, max: limit }) => {
+                assert_eq!((*len, *limit), (max + 1, max), "#{i}")
+            }
+            other => panic!("#{i}: expected ValueTooLarge, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        stat_u64(&server_stats(&server), "cmd_set"),
+        sets_before,
+        "a refused value reached the server"
+    );
+    // memcached's limit counts the item header too: 1 KiB under 1 MiB fits.
+    let under: Vec<u8> = (0..max - 1024).map(|i| (i % 251) as u8).collect();
+    c.set("under", &under[..]).unwrap();
+    assert!(c.get("under").unwrap().expect("hit").data == under);
+    assert_eq!(stat_u64(&server_stats(&server), "cmd_set"), sets_before + 1);
+    // Exactly 1 MiB passes the client and is refused by the server, which
+    // skips the data: the connection stays in step.
+    assert!(
+        matches!(c.set("exact", vec![b'y'; max]), Err(Error::Server(_))),
+        "memcached stores no item of its full item size"
+    );
+    assert_eq!(text(c.get("k")), "v");
+}
+
+/// Calls that share a connection with a request that timed out fail with
+/// an error that `is_timeout()` — on pipelined transports the later calls
+/// see their connection poisoned by the first one's timeout
+/// (`Poisoned(Timeout)`, with the timeout as its `source()`), on pooled
+/// ones each times out on its own — and the client recovers once the
+/// server answers again.
+pub fn timeout_on_a_shared_connection_is_a_timeout<C: TestClient>() {
+    let server = Memcached::start();
+    let io_timeout = Duration::from_millis(400);
+    let c: C = build(
+        C::builder()
+            .server(server.url())
+            .io_timeout(io_timeout)
+            .health(HealthConfig {
+                failure_limit: 100,
+                retry_after: Duration::from_millis(10),
+            }),
+    );
+    c.set("k", "v").unwrap();
+    freeze(&server, "-STOP");
+    let calls = 4;
+    let start = Arc::new(Barrier::new(calls));
+    let results: Vec<_> = (0..calls)
+        .map(|i| {
+            let (c, start) = (c.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                // Staggered, so that each later call is in flight when the
+                // first one's deadline passes.
+                thread::sleep(Duration::from_millis(50) * i as u32);
+                let started = Instant::now();
+                (c.get(format!("k{i}")), started.elapsed())
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("caller panicked"))
+        .collect();
+    freeze(&server, "-CONT");
+    for (i, (r, elapsed)) in results.iter().enumerate() {
+        assert_request_timeout(r);
+        assert!(
+            *elapsed < io_timeout + Duration::from_millis(700),
+            "call {i} late: {elapsed:?}"
+        );
+        if let Err(e @ Error::Poisoned(_)) = r {
+            let source = std::error::Error::source(e).expect("the poisoning failure");
+            assert_eq!(source.to_string(), Error::Timeout.to_string(), "{e:?}");
+        }
+    }
+    assert_eq!(text(c.get("k")), "v");
+}
+
+/// Errors say their own part once: `Connect` displays "cannot connect to
+/// HOST:PORT" with the OS error as its `source()` (not in the message),
+/// names its server and is a connection error but not a timeout; the
+/// `NoServer` that follows names the server too.
+pub fn error_display_does_not_repeat_the_source<C: TestClient>() {
+    let addr = format!("127.0.0.1:{}", crate::free_port());
+    let c: C = build(C::builder().server(addr.clone()).health(HealthConfig {
+        failure_limit: 1,
+        retry_after: Duration::from_secs(60),
+    }));
+    let e = c.get("k").unwrap_err();
+    let Error::Connect { server, source } = &e else {
+        panic!("expected Connect, got {e:?}")
+    };
+    assert_eq!(server, &addr);
+    assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(e.to_string(), format!("cannot connect to {addr}"));
+    let reported = std::error::Error::source(&e).expect("the OS error is the source");
+    assert_eq!(reported.to_string(), source.to_string());
+    assert_display_excludes_source(&e);
+    assert_eq!(e.server(), Some(addr.as_str()));
+    assert!(e.is_connection_error() && !e.is_timeout() && !e.is_input_error());
+    // The server is down now: fail fast, naming it.
+    let down = c.delete("k").unwrap_err();
+    assert!(matches!(down, Error::NoServer(_)), "{down:?}");
+    assert!(down.to_string().contains(&addr), "{down}");
+    assert!(std::error::Error::source(&down).is_none());
+    // Input errors have no source either, and say what was wrong.
+    let big = c
+        .set("k", vec![0u8; DEFAULT_MAX_VALUE_LEN + 1])
+        .unwrap_err();
+    assert_eq!(
+        big.to_string(),
+        format!(
+            "value of {} bytes exceeds the limit of {DEFAULT_MAX_VALUE_LEN} bytes",
+            DEFAULT_MAX_VALUE_LEN + 1
+        )
+    );
+    assert!(std::error::Error::source(&big).is_none());
+}
+
+/// One deadline per call, covering connecting, writing and reading: against
+/// a server that accepts but never answers, `delete` with an I/O timeout
+/// of 500 ms returns a timeout within 500 ms + 100 ms, every time.
+pub fn one_deadline_per_call<C: TestClient>() {
+    let addr = silent_server();
+    let io_timeout = Duration::from_millis(500);
+    let c: C = build(
+        C::builder()
+            .server(addr.to_string())
+            .io_timeout(io_timeout)
+            .health(HealthConfig {
+                failure_limit: 100,
+                retry_after: Duration::from_millis(10),
+            }),
+    );
+    for round in 0..3 {
+        let started = Instant::now();
+        let r = c.delete("k");
+        let elapsed = started.elapsed();
+        assert_request_timeout(&r);
+        assert!(
+            elapsed >= io_timeout - Duration::from_millis(20),
+            "round {round}: early: {elapsed:?}"
+        );
+        assert!(
+            elapsed <= io_timeout + Duration::from_millis(100),
+            "round {round}: past the deadline: {elapsed:?}"
+        );
+    }
+}
+
+// ---- the bounded pool (pooled transports) ----
+
+/// With `max_connections_per_server(2)`, eight threads hammering one
+/// server never have more than two connections open to it: the server's
+/// `curr_connections`, sampled from a separate raw connection throughout,
+/// never rises more than 2 above its baseline, and its
+/// `total_connections` shows no more than 2 were ever opened.
+pub fn pool_bounds_connections_per_server<C: TestClient>() {
+    let server = Memcached::start();
+    let mut probe = StatsProbe::open(&server);
+    let baseline = probe.read();
+    let c: C = build(
+        C::builder()
+            .server(server.url())
+            .max_connections_per_server(2)
+            .io_timeout(Duration::from_secs(5)),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(
+                    stat_u64(&probe.read(), "curr_connections"),
+                    Ordering::Relaxed,
+                );
+                thread::sleep(Duration::from_millis(1));
+            }
+            probe
+        })
+    };
+    let workers: Vec<_> = (0..8)
+        .map(|t| {
+            let c = c.clone();
+            thread::spawn(move || {
+                for i in 0..300 {
+                    let key = format!("t{t}:{}", i % 10);
+                    c.set(&key, key.as_bytes()).unwrap();
+                    assert_eq!(text(c.get(&key)), key);
+                    if i % 20 == 0 {
+                        c.get_multi([&key, "absent"]).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker panicked");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut probe = sampler.join().expect("sampler panicked");
+    let last = probe.read();
+    let base = stat_u64(&baseline, "curr_connections");
+    let peak = peak
+        .load(Ordering::Relaxed)
+        .max(stat_u64(&last, "curr_connections"));
+    assert!(peak <= base + 2, "{peak} connections open, baseline {base}");
+    assert!(peak > base, "the client never connected");
+    let opened = stat_u64(&last, "total_connections") - stat_u64(&baseline, "total_connections");
+    assert!(opened <= 2, "{opened} connections opened with a limit of 2");
+    assert!(stat_u64(&last, "cmd_set") >= 8 * 300);
+}
+
+/// With one connection per server allowed and the servers frozen
+/// (SIGSTOP), a call that finds its server's only connection busy until
+/// its own deadline fails with `PoolExhausted` naming that server, within
+/// the deadline; nothing is sent on its behalf.
+///
+/// The busy connection must stay busy past the waiting call's deadline, so
+/// the waiting call must start before the call holding it: a broadcast
+/// first waits its turn on server A (held by an earlier call), then finds
+/// server B's connection taken meanwhile by a later call.
+pub fn pool_exhausted_names_the_server<C: TestClient>() {
+    let a = Memcached::start();
+    let b = Memcached::start();
+    let io_timeout = Duration::from_millis(1000);
+    let c: C = build(
+        C::builder()
+            .server(a.url())
+            .server(b.url())
+            .max_connections_per_server(1)
+            .io_timeout(io_timeout)
+            .health(HealthConfig {
+                failure_limit: 100,
+                retry_after: Duration::from_millis(10),
+            }),
+    );
+    let servers = c.servers();
+    let (key_a, key_b) = (key_on(&c, 0), key_on(&c, 1));
+    c.set(&key_a, "a").unwrap();
+    c.set(&key_b, "b").unwrap();
+    freeze(&a, "-STOP");
+    freeze(&b, "-STOP");
+    let get = |key: &String| {
+        let (c, key) = (c.clone(), key.clone());
+        thread::spawn(move || c.get(key))
+    };
+    // t0: holds A's only connection until t0 + 1000 ms.
+    let holder_a = get(&key_a);
+    thread::sleep(Duration::from_millis(150));
+    // t0 + 150: waits for A until t0 + 1000, then for B until its deadline,
+    // t0 + 1150...
+    let broadcast = {
+        let c = c.clone();
+        thread::spawn(move || {
+            let started = Instant::now();
+            (c.version(), started.elapsed())
+        })
+    };
+    thread::sleep(Duration::from_millis(150));
+    // ... while this call holds B's only connection from t0 + 300 to
+    // t0 + 1300.
+    let holder_b = get(&key_b);
+    let (per_server, elapsed) = broadcast.join().expect("broadcast panicked");
+    let held = [holder_a, holder_b].map(|h| h.join().expect("holder panicked"));
+    freeze(&a, "-CONT");
+    freeze(&b, "-CONT");
+    for r in &held {
+        assert_request_timeout(r);
+    }
+    assert_eq!(per_server.len(), 2);
+    assert_request_timeout(&per_server[0].1);
+    let (addr, result) = &per_server[1];
+    assert_eq!(addr, &servers[1]);
+    let e = result.as_ref().expect_err("B's connection was busy");
+    match e {
+        Error::PoolExhausted { server, max } => {
+            assert_eq!(
+                (server.as_str(), *max),
+                (servers[1].to_string().as_str(), 1)
+            );
+        }
+        other => panic!("expected PoolExhausted, got {other:?}"),
+    }
+    assert_eq!(e.server(), Some(servers[1].to_string().as_str()));
+    assert!(e.to_string().contains(&servers[1].to_string()), "{e}");
+    assert!(e.is_connection_error() && !e.is_timeout());
+    assert!(
+        elapsed <= io_timeout + Duration::from_millis(100),
+        "past the deadline: {elapsed:?}"
+    );
+    // Both servers answer again, on fresh connections.
+    assert_eq!(text(c.get(&key_a)), "a");
+    assert_eq!(text(c.get(&key_b)), "b");
+}
+
+/// Instantiate the whole conformance suite for a client type (see
+/// [`TestClient`]): one `#[test]` per suite function.
 #[macro_export]
 macro_rules! conformance_suite {
     ($client:ty) => {
         $crate::conformance_suite!(@tests $client;
             get_miss_is_none,
             set_get_roundtrip,
-            flags_and_exptime,
+            flags_and_expiry,
             touch_extends_life,
             gat_and_gats,
             conditional_stores,
@@ -1095,6 +1540,13 @@ macro_rules! conformance_suite {
             unix_socket,
             timeout_silent_server,
             timeout_then_reconnect,
+            borrowed_values_are_stored,
+            set_with_flags_and_expiry,
+            relative_expiry_over_30_days_is_refused,
+            value_over_the_limit_is_refused,
+            timeout_on_a_shared_connection_is_a_timeout,
+            error_display_does_not_repeat_the_source,
+            one_deadline_per_call,
         );
     };
     (@tests $client:ty; $($name:ident),* $(,)?) => {
@@ -1104,5 +1556,18 @@ macro_rules! conformance_suite {
                 $crate::conformance::$name::<$client>();
             }
         )*
+    };
+}
+
+/// Instantiate the bounded-pool cases for a pooled client type (blocking):
+/// one `#[test]` each. Pipelined transports bound their requests with
+/// `max_in_flight` instead and do not run these.
+#[macro_export]
+macro_rules! pool_suite {
+    ($client:ty) => {
+        $crate::conformance_suite!(@tests $client;
+            pool_bounds_connections_per_server,
+            pool_exhausted_names_the_server,
+        );
     };
 }

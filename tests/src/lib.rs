@@ -1,5 +1,6 @@
 //! Test support for memwire: real `memcached` processes on free loopback
-//! ports (or unix sockets), started per test and killed when dropped.
+//! ports (or unix sockets), started per test and killed when dropped, and
+//! the suites every transport runs.
 //!
 //! Integration tests in `tests/` use [`Memcached`] to get a fresh server:
 //!
@@ -22,13 +23,38 @@
 //! Servers are started with `-l 127.0.0.1 -p PORT -U 0`, plus `-u root` when
 //! the tests run as root (memcached refuses to run as root otherwise), plus
 //! any arguments given to [`MemcachedBuilder::arg`].
+//!
+//! # The suites
+//!
+//! [`conformance`] (every operation, error and failure mode) and [`seed`]
+//! (the examples of the memcached2 seed) are written once, as functions
+//! generic over a client implementing the public trait
+//! [`memwire::Commands`] and built with [`memwire::FromConfig::builder`].
+//! A transport runs them with one line per suite in
+//! `tests/<suite>_<transport>.rs`:
+//!
+//! ```text
+//! memwire_tests::conformance_suite!(memwire::blocking::Client);
+//! memwire_tests::pool_suite!(memwire::blocking::Client); // pooled transports only
+//! memwire_tests::seed_suite!(memwire::blocking::Client);
+//! ```
+//!
+//! Async clients ([`memwire::AsyncCommands`]) join through [`BlockOn`],
+//! which blocks on each call with a [`Runtime`] (`Smol` with the `smol`
+//! feature, `Tokio` with the `tokio` feature):
+//!
+//! ```text
+//! memwire_tests::conformance_suite!(memwire_tests::BlockOn<memwire::smol::Client, memwire_tests::Smol>);
+//! ```
 
+mod block_on;
 pub mod conformance;
-#[cfg(feature = "mio")]
-mod conformance_mio;
-#[cfg(feature = "smol")]
-mod conformance_smol;
 pub mod seed;
 mod server;
 
+#[cfg(feature = "smol")]
+pub use block_on::Smol;
+#[cfg(feature = "tokio")]
+pub use block_on::Tokio;
+pub use block_on::{BlockOn, Runtime};
 pub use server::{free_port, Memcached, MemcachedBuilder};

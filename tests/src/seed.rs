@@ -1,25 +1,26 @@
 //! The examples of the memcached2 seed
 //! (`shared/seeds/memcached2-low-level-interface.txt`), one function each,
-//! with the same observable results, written once against
-//! [`Conformance`] and instantiated per transport with
+//! with the same observable results, written once against the public trait
+//! [`memwire::Commands`] and instantiated per transport with
 //! [`seed_suite!`](crate::seed_suite).
 //!
-//! Differences from the seed, all deliberate: exptimes of 30 s that are
-//! waited out become 2 s (memcached's clock ticks once a second, so an
-//! exptime of 1 s may expire at once; 2 s is the shortest safe one); a
+//! Differences from the seed, all deliberate: expiration times are typed
+//! ([`Expiry`]) rather than integers, and those of 30 s that are waited
+//! out become 2 s (memcached's clock ticks once a second, so an expiry of
+//! 1 s may pass at once; 2 s is the shortest safe one); a
 //! miss is `Ok(None)` rather than an exception; the CAS unique is whatever
 //! the server assigns (5625 in the seed).
 
 use std::thread;
 use std::time::Duration;
 
-use memwire::{Command, Error, StatValue};
+use memwire::{Error, Expiry, StatValue, StoreOptions};
 
-use crate::conformance::{client_for, only, text, Conformance};
+use crate::conformance::{client_for, only, text, TestClient};
 use crate::Memcached;
 
 /// Basic `get` example: a miss means "Cached value not available".
-pub fn seed_get_miss<C: Conformance>() {
+pub fn seed_get_miss<C: TestClient>() {
     let server = Memcached::start();
     let memcache: C = client_for(&server);
     let result = memcache.get("session_id").unwrap();
@@ -30,7 +31,7 @@ pub fn seed_get_miss<C: Conformance>() {
 }
 
 /// `set`, `get` and the value's key and flags.
-pub fn seed_set_get_value<C: Conformance>() {
+pub fn seed_set_get_value<C: TestClient>() {
     let server = Memcached::start();
     let memcache: C = client_for(&server);
     memcache.set("session_id", b"TEST SESSSION DATA").unwrap();
@@ -41,11 +42,15 @@ pub fn seed_set_get_value<C: Conformance>() {
 }
 
 /// Flags and expiration time: the item carries flags 12, then expires.
-pub fn seed_flags_and_expiry<C: Conformance>() {
+pub fn seed_flags_and_expiry<C: TestClient>() {
     let server = Memcached::start();
     let memcache: C = client_for(&server);
     memcache
-        .store(Command::set("foo", "xXx").flags(12).exptime(2))
+        .set_with(
+            "foo",
+            "xXx",
+            StoreOptions::new().flags(12).expiry(Expiry::secs(2)),
+        )
         .unwrap();
     let result = memcache.get("foo").unwrap().expect("hit");
     assert_eq!(&result.data[..], b"xXx");
@@ -55,21 +60,19 @@ pub fn seed_flags_and_expiry<C: Conformance>() {
     assert_eq!(memcache.get("foo").unwrap(), None, "NoValue after expiry");
 }
 
-/// `touch` extends an item's life past its original exptime.
-pub fn seed_touch<C: Conformance>() {
+/// `touch` extends an item's life past its original expiry.
+pub fn seed_touch<C: TestClient>() {
     let server = Memcached::start();
     let memcache: C = client_for(&server);
-    memcache
-        .store(Command::set("foo", "bar").exptime(2))
-        .unwrap();
-    memcache.touch("foo", 30).unwrap();
+    memcache.set_with("foo", "bar", Expiry::secs(2)).unwrap();
+    memcache.touch("foo", Expiry::secs(30)).unwrap();
     thread::sleep(Duration::from_secs(3));
     assert_eq!(text(memcache.get("foo")), "bar");
 }
 
 /// `replace` on a missing key is `NotStored`; then replace, append and
 /// prepend give `<<<xyzzy>>>`.
-pub fn seed_replace_append_prepend<C: Conformance>() {
+pub fn seed_replace_append_prepend<C: TestClient>() {
     let server = Memcached::start();
     let memcache: C = client_for(&server);
     assert!(matches!(
@@ -77,7 +80,7 @@ pub fn seed_replace_append_prepend<C: Conformance>() {
         Err(Error::NotStored)
     ));
     memcache
-        .store(Command::set("unset_key", "old_data").exptime(30))
+        .set_with("unset_key", "old_data", Expiry::secs(30))
         .unwrap();
     memcache.replace("unset_key", b"xyzzy").unwrap();
     assert_eq!(text(memcache.get("unset_key")), "xyzzy");
@@ -88,7 +91,7 @@ pub fn seed_replace_append_prepend<C: Conformance>() {
 
 /// CAS: a store with the fetched unique succeeds, a second one with the
 /// same (now stale) unique fails with `Exists` (the seed's `CASFailure`).
-pub fn seed_cas<C: Conformance>() {
+pub fn seed_cas<C: TestClient>() {
     let server = Memcached::start();
     let memcache: C = client_for(&server);
     memcache.set("foo", b"bar").unwrap();
@@ -105,7 +108,7 @@ pub fn seed_cas<C: Conformance>() {
 
 /// `incr`/`decr`: `NotFound`, `NonNumeric`, then 1 → 2 → 1 and `get` gives
 /// `"1"`.
-pub fn seed_incr_decr<C: Conformance>() {
+pub fn seed_incr_decr<C: TestClient>() {
     let server = Memcached::start();
     let memcache: C = client_for(&server);
     assert!(matches!(memcache.incr("incrtest", 1), Err(Error::NotFound)));
@@ -122,7 +125,7 @@ pub fn seed_incr_decr<C: Conformance>() {
 
 /// A server with the seed's three items, tracking sizes (`-o track_sizes`)
 /// so `stats sizes` has a histogram as in the seed.
-fn stats_server<C: Conformance>() -> (Memcached, C) {
+fn stats_server<C: TestClient>() -> (Memcached, C) {
     let server = Memcached::builder().arg("-o").arg("track_sizes").start();
     let memcache: C = client_for(&server);
     memcache.set("foo", b"baz").unwrap();
@@ -134,7 +137,7 @@ fn stats_server<C: Conformance>() -> (Memcached, C) {
 }
 
 /// `stats()`: one typed map per server.
-pub fn seed_stats<C: Conformance>() {
+pub fn seed_stats<C: TestClient>() {
     let (server, memcache) = stats_server::<C>();
     let all = memcache.stats();
     assert_eq!(all.len(), 1);
@@ -154,7 +157,7 @@ pub fn seed_stats<C: Conformance>() {
 
 /// `stats_settings()`: typed settings (`cas_enabled` a bool,
 /// `growth_factor` a float, `tcpport` the port).
-pub fn seed_stats_settings<C: Conformance>() {
+pub fn seed_stats_settings<C: TestClient>() {
     let (server, memcache) = stats_server::<C>();
     let settings = only(memcache.stats_settings());
     assert_eq!(settings["cas_enabled"], StatValue::Bool(true));
@@ -168,7 +171,7 @@ pub fn seed_stats_settings<C: Conformance>() {
 }
 
 /// `stats_items()`: per slab class, with the item count.
-pub fn seed_stats_items<C: Conformance>() {
+pub fn seed_stats_items<C: TestClient>() {
     let (_server, memcache) = stats_server::<C>();
     let items = only(memcache.stats_items());
     assert!(!items.is_empty());
@@ -185,7 +188,7 @@ pub fn seed_stats_items<C: Conformance>() {
 }
 
 /// `stats_sizes()`: the `(size, count)` histogram, e.g. `[(64, 1), (96, 2)]`.
-pub fn seed_stats_sizes<C: Conformance>() {
+pub fn seed_stats_sizes<C: TestClient>() {
     let (_server, memcache) = stats_server::<C>();
     let sizes = only(memcache.stats_sizes());
     assert!(sizes.enabled);
@@ -196,7 +199,7 @@ pub fn seed_stats_sizes<C: Conformance>() {
 
 /// `stats_slabs()`: per-class statistics under `classes`, and totals
 /// (`active_slabs`, `total_malloced`).
-pub fn seed_stats_slabs<C: Conformance>() {
+pub fn seed_stats_slabs<C: TestClient>() {
     let (_server, memcache) = stats_server::<C>();
     let slabs = only(memcache.stats_slabs());
     assert!(slabs.totals["active_slabs"]
@@ -218,7 +221,7 @@ pub fn seed_stats_slabs<C: Conformance>() {
 }
 
 /// `delete`, `flush_all` and `close`.
-pub fn seed_delete_flush_close<C: Conformance>() {
+pub fn seed_delete_flush_close<C: TestClient>() {
     let server = Memcached::start();
     let memcache: C = client_for(&server);
     memcache.set("foo", b"bar").unwrap();
@@ -230,8 +233,8 @@ pub fn seed_delete_flush_close<C: Conformance>() {
     memcache.close();
 }
 
-/// Instantiate the memcached2 seed examples for a client type implementing
-/// [`Conformance`]: one `#[test]` per example.
+/// Instantiate the memcached2 seed examples for a client type (see
+/// [`TestClient`]): one `#[test]` per example.
 #[macro_export]
 macro_rules! seed_suite {
     ($client:ty) => {

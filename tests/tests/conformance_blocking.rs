@@ -1,8 +1,9 @@
 //! The conformance suite (`memwire_tests::conformance`) on the blocking
-//! client.
+//! client, with the bounded-pool cases of a pooled transport.
 #![cfg(feature = "blocking")]
 
 memwire_tests::conformance_suite!(memwire::blocking::Client);
+memwire_tests::pool_suite!(memwire::blocking::Client);
 
 /// The blocking client is `Send + Sync` and cheap to clone.
 #[test]

@@ -10,7 +10,7 @@
 use std::process::Command as Process;
 
 use memwire::blocking::Client;
-use memwire::ClientBuilder;
+use memwire::Commands;
 use memwire_tests::Memcached;
 
 const KEYS: usize = 300;
@@ -47,11 +47,11 @@ fn pylibmc(servers: &[String], script: &str) -> String {
 fn cluster() -> (Vec<Memcached>, Vec<String>, Client) {
     let servers: Vec<Memcached> = (0..3).map(|_| Memcached::start()).collect();
     let addrs: Vec<String> = servers.iter().map(Memcached::addr).collect();
-    let mut builder = ClientBuilder::new();
+    let mut builder = Client::builder();
     for (addr, w) in addrs.iter().zip(WEIGHTS) {
         builder = builder.weighted_server(addr.clone(), w);
     }
-    let client: Client = builder.build().expect("client");
+    let client = builder.build().expect("client");
     (servers, addrs, client)
 }
 

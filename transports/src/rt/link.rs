@@ -229,10 +229,13 @@ impl Link {
 }
 
 impl State {
-    /// Why this connection takes no more requests.
+    /// Why this connection takes no more requests. A connection that
+    /// never connected was never poisoned: its connect error is returned
+    /// as it is.
     fn failure(&self) -> Error {
         match self.conn.poison_cause() {
             Some(Error::Closed) | None => Error::Closed,
+            Some(connect @ Error::Connect { .. }) => connect.clone(),
             Some(cause) => Error::Poisoned(Arc::new(cause.clone())),
         }
     }
