@@ -187,6 +187,45 @@ fn send_before_connected_is_queued() {
     assert_eq!(mc.interest(), Some(Interest::READABLE));
 }
 
+/// `send` only queues: the bytes of pipelined requests stay in the output
+/// until the WRITABLE event (registered while output is pending) writes
+/// them together, or `flush` writes them at once.
+#[test]
+fn send_queues_and_writable_or_flush_writes() {
+    let server = Memcached::start();
+    let mut lp = Loop::new();
+    let mut mc = connected(&server, &lp);
+    let id = mc.send(Command::version(), soon()).expect("version");
+    assert_eq!(lp.collect(&mut mc, 1, Duration::from_secs(5))[0].id, id);
+    assert!(mc.is_connected());
+    assert_eq!(mc.interest(), Some(Interest::READABLE));
+
+    let ids: Vec<RequestId> = (0..50)
+        .map(|i| mc.send(Command::set(format!("q:{i}"), "v"), soon()))
+        .collect::<Result<_, _>>()
+        .expect("set");
+    let output = mc.connection().pending_output();
+    let queued = output.windows(6).filter(|w| w == b"set q:").count();
+    assert_eq!(queued, 50, "every request is still queued");
+    assert_eq!(mc.interest(), Some(Interest::READABLE | Interest::WRITABLE));
+    let done = lp.collect(&mut mc, 50, Duration::from_secs(5));
+    assert_eq!(done.iter().map(|d| d.id).collect::<Vec<_>>(), ids);
+    assert!(done
+        .iter()
+        .all(|d| matches!(d.result, Ok(Response::Stored))));
+    assert!(!mc.wants_write());
+    assert_eq!(mc.interest(), Some(Interest::READABLE));
+
+    let get = mc.send(Command::get("q:7"), soon()).expect("get");
+    assert!(mc.wants_write());
+    mc.flush();
+    assert!(!mc.wants_write(), "flush wrote at once");
+    assert_eq!(mc.interest(), Some(Interest::READABLE));
+    let done = lp.collect(&mut mc, 1, Duration::from_secs(5)).remove(0);
+    assert_eq!(done.id, get);
+    assert_eq!(values(done)[0].data, "v");
+}
+
 /// With the server frozen, megabytes of requests are queued without
 /// blocking: sends return at once, output stays pending with WRITABLE
 /// interest, and a zero-timeout poll returns at once. Once the server runs
@@ -272,12 +311,13 @@ fn deadline_from_poll_timeout() {
 }
 
 /// A connect that does not complete by its deadline fails every queued
-/// request with `Timeout`.
+/// request with a connect timeout naming the server.
 #[test]
 fn connect_deadline() {
     let server = Memcached::start();
+    let addr = addr(&server);
     let now = Instant::now();
-    let mut mc = Adapter::connect(&addr(&server), Config::default(), Some(now)).expect("connect");
+    let mut mc = Adapter::connect(&addr, Config::default(), Some(now)).expect("connect");
     let a = mc.send(Command::get("a"), soon()).expect("queued");
     let b = mc.send(Command::version(), soon()).expect("queued");
     assert_eq!(mc.poll_timeout(), Some(now));
@@ -285,12 +325,28 @@ fn connect_deadline() {
     let done: Vec<Completion> = std::iter::from_fn(|| mc.poll_response()).collect();
     assert_eq!(done.len(), 2);
     assert_eq!((done[0].id, done[1].id), (a, b));
-    assert!(done.iter().all(|d| matches!(d.result, Err(Error::Timeout))));
+    for d in &done {
+        let Err(e) = &d.result else { panic!("{d:?}") };
+        assert!(e.is_timeout(), "{e:?}");
+        assert_eq!(e.server(), Some(addr.to_string().as_str()));
+    }
     assert!(mc.is_poisoned());
-    assert!(matches!(mc.poison_cause(), Some(Error::Timeout)));
+    assert!(mc.poison_cause().is_some_and(Error::is_timeout));
+    assert_eq!(mc.poll_timeout(), None);
 }
 
-/// A refused connection fails the queued requests with an I/O error.
+/// Whether `e` is a refused connect naming `addr`.
+fn is_refused(e: &Error, addr: &ServerAddr) -> bool {
+    match e {
+        Error::Connect { server, source } => {
+            source.kind() == std::io::ErrorKind::ConnectionRefused && *server == addr.to_string()
+        }
+        _ => false,
+    }
+}
+
+/// A refused connection fails the queued requests with a connect error
+/// naming the server (or, refused at once, fails `connect` with it).
 #[test]
 fn refused_connection() {
     let port = memwire_tests::free_port();
@@ -299,7 +355,7 @@ fn refused_connection() {
     let mut mc = match Adapter::connect(&addr, Config::default(), soon()) {
         Ok(mc) => mc,
         Err(e) => {
-            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+            assert!(is_refused(&e, &addr), "{e:?}");
             return;
         }
     };
@@ -307,14 +363,12 @@ fn refused_connection() {
     let id = mc.send(Command::get("k"), soon()).expect("queued");
     let done = lp.collect(&mut mc, 1, Duration::from_secs(5)).remove(0);
     assert_eq!(done.id, id);
-    match &done.result {
-        Err(Error::Connect { server, source }) => {
-            assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused);
-            assert_eq!(server, &addr.to_string());
-        }
-        other => panic!("expected a refused connection, got {other:?}"),
-    }
+    assert!(
+        matches!(&done.result, Err(e) if is_refused(e, &addr)),
+        "{done:?}"
+    );
     assert!(mc.is_poisoned());
+    assert!(mc.poison_cause().is_some_and(|e| is_refused(e, &addr)));
 }
 
 /// The server is killed: the idle adapter notices (readable, EOF) and is
@@ -338,7 +392,10 @@ fn reconnect_after_server_restart() {
 
     // While down: errors, never values.
     match mc.reconnect(soon()) {
-        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
+        Err(e) => {
+            assert!(is_refused(&e, mc.addr()), "{e:?}");
+            assert!(mc.poison_cause().is_some_and(|e| is_refused(e, mc.addr())));
+        }
         Ok(()) => {
             let id = mc.send(Command::get("k"), soon()).expect("queued");
             let done = lp.collect(&mut mc, 1, Duration::from_secs(5)).remove(0);

@@ -72,7 +72,8 @@ fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     let mut mc = Adapter::connect(&addr, Config::default(), connect_deadline)?;
     mc.register(poll.registry(), MEMCACHED)?;
 
-    // Pipelined requests, queued before the connection is even up.
+    // Pipelined requests, queued before the connection is even up: `send`
+    // never writes; the adapter's WRITABLE event sends them together.
     let deadline = Some(Instant::now() + Duration::from_secs(2));
     let mut asked: HashMap<RequestId, &str> = HashMap::new();
     asked.insert(

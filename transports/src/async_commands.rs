@@ -1,30 +1,4 @@
-//! [`AsyncCommands`]: the memcached operations of an async client, as a
-//! trait every async client implements (`smol::Client`, `tokio::Client`).
-//!
-//! The same operations, names and semantics as the blocking
-//! [`Commands`](crate::Commands), each returning a `Send` future. Code
-//! written against the trait runs on any async transport:
-//!
-//! ```
-//! use memwire::{AsyncCommands, Error};
-//!
-//! /// The session of `id`, computed and cached on a miss.
-//! async fn session(client: &impl AsyncCommands, id: u32) -> Result<Vec<u8>, Error> {
-//!     let key = format!("session:{id}");
-//!     if let Some(hit) = client.get(&key).await? {
-//!         return Ok(hit.data.to_vec());
-//!     }
-//!     let fresh = format!("data of {id}").into_bytes();
-//!     client.set(&key, &fresh[..]).await?; // borrowed values are fine
-//!     Ok(fresh)
-//! }
-//! ```
-//!
-//! Arguments are taken (keys and values copied or moved into the request)
-//! when the method is called, so a future holds no borrow of them.
-//! Dropping a future before it completes is safe: its requests are
-//! abandoned, and their replies are read and discarded, never delivered
-//! to another call.
+//! The `AsyncCommands` trait.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -39,8 +13,33 @@ use memwire_core::{
 
 use crate::commands::key_bytes;
 
-/// The memcached operations, async. See the [module docs](self) and, for
-/// each method, [`Commands`](crate::Commands).
+/// The memcached operations of an async client, as a trait every async
+/// client implements (`smol::Client`, `tokio::Client`).
+///
+/// The same operations, names and semantics as the blocking
+/// [`Commands`](crate::Commands), each returning a `Send` future. Code
+/// written against the trait runs on any async transport:
+///
+/// ```
+/// use memwire::{AsyncCommands, Error};
+///
+/// /// The session of `id`, computed and cached on a miss.
+/// async fn session(client: &impl AsyncCommands, id: u32) -> Result<Vec<u8>, Error> {
+///     let key = format!("session:{id}");
+///     if let Some(hit) = client.get(&key).await? {
+///         return Ok(hit.data.to_vec());
+///     }
+///     let fresh = format!("data of {id}").into_bytes();
+///     client.set(&key, &fresh[..]).await?; // borrowed values are fine
+///     Ok(fresh)
+/// }
+/// ```
+///
+/// Arguments are taken (keys and values copied or moved into the request)
+/// when the method is called, so a future holds no borrow of them.
+/// Dropping a future before it completes is safe: its requests are
+/// abandoned, and their replies are read and discarded, never delivered
+/// to another call.
 ///
 /// Keys are anything byte-like (`&str`, `String`, `&[u8]`, `Bytes`);
 /// values anything [`IntoBytes`] (owned buffers are moved, borrowed ones

@@ -1,26 +1,4 @@
-//! [`Commands`]: the memcached operations of a blocking client, as a trait
-//! every blocking client implements (`blocking::Client`, `mio::Client`).
-//!
-//! A client implements three methods — [`execute`](Commands::execute),
-//! [`router`](Commands::router) and [`close`](Commands::close) — and gets
-//! every operation. Code written against the trait runs on any transport:
-//!
-//! ```
-//! use memwire::{Commands, Error};
-//!
-//! /// The session of `id`, computed and cached on a miss.
-//! fn session(client: &impl Commands, id: u32) -> Result<Vec<u8>, Error> {
-//!     let key = format!("session:{id}");
-//!     if let Some(hit) = client.get(&key)? {
-//!         return Ok(hit.data.to_vec());
-//!     }
-//!     let fresh = format!("data of {id}").into_bytes();
-//!     client.set(&key, &fresh[..])?; // borrowed values are fine
-//!     Ok(fresh)
-//! }
-//! ```
-//!
-//! The async twin is [`AsyncCommands`](crate::AsyncCommands).
+//! The `Commands` trait.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,7 +16,29 @@ pub(crate) fn key_bytes(key: impl AsRef<[u8]>) -> Bytes {
     Bytes::copy_from_slice(key.as_ref())
 }
 
-/// The memcached operations, blocking. See the [module docs](self).
+/// The memcached operations of a blocking client, as a trait every
+/// blocking client implements (`blocking::Client`, `mio::Client`).
+///
+/// A client implements three methods — [`execute`](Commands::execute),
+/// [`router`](Commands::router) and [`close`](Commands::close) — and gets
+/// every operation. Code written against the trait runs on any transport:
+///
+/// ```
+/// use memwire::{Commands, Error};
+///
+/// /// The session of `id`, computed and cached on a miss.
+/// fn session(client: &impl Commands, id: u32) -> Result<Vec<u8>, Error> {
+///     let key = format!("session:{id}");
+///     if let Some(hit) = client.get(&key)? {
+///         return Ok(hit.data.to_vec());
+///     }
+///     let fresh = format!("data of {id}").into_bytes();
+///     client.set(&key, &fresh[..])?; // borrowed values are fine
+///     Ok(fresh)
+/// }
+/// ```
+///
+/// The async twin is [`AsyncCommands`](crate::AsyncCommands).
 ///
 /// Keys are anything byte-like (`&str`, `String`, `&[u8]`, `Bytes`);
 /// values anything [`IntoBytes`] (owned buffers are moved, borrowed ones

@@ -259,7 +259,8 @@ impl AsRawFd for Stream {
 pub(crate) enum Io {
     /// Bytes moved; try again.
     Progress,
-    /// Nothing now (`WouldBlock`, or a blocking socket's timeout).
+    /// Nothing now (`WouldBlock`, which is also how a blocking socket's
+    /// timeout reads).
     Blocked,
     /// The socket is finished: the connection was told (closed or failed).
     Done,
@@ -299,7 +300,9 @@ pub(crate) fn apply_write(conn: &mut Connection, written: io::Result<usize>) -> 
 fn apply_error(conn: &mut Connection, e: io::Error) -> Io {
     match e.kind() {
         io::ErrorKind::Interrupted => Io::Progress,
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Io::Blocked,
+        // A blocking socket's timeout reads as `WouldBlock` on unix; a
+        // `TimedOut` is TCP giving up, a real failure.
+        io::ErrorKind::WouldBlock => Io::Blocked,
         _ => {
             conn.handle_failure(e.into());
             Io::Done

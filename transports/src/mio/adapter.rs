@@ -2,83 +2,18 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::ToSocketAddrs;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use mio::event::Event;
-use mio::net::TcpStream;
-#[cfg(unix)]
-use mio::net::UnixStream;
+use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Completion, Config, Connection, Error, RequestId};
 
-/// Bytes read from the socket per `read` call.
-const READ_CHUNK: usize = 64 * 1024;
-
-#[derive(Debug)]
-enum Stream {
-    Tcp(TcpStream),
-    #[cfg(unix)]
-    Unix(UnixStream),
-}
-
-impl Stream {
-    fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            Stream::Tcp(s) => s,
-            #[cfg(unix)]
-            Stream::Unix(s) => s,
-        }
-    }
-
-    fn take_error(&self) -> io::Result<Option<io::Error>> {
-        match self {
-            Stream::Tcp(s) => s.take_error(),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.take_error(),
-        }
-    }
-
-    /// Whether the socket is connected (`Ok(false)`: not yet).
-    fn is_connected(&self) -> io::Result<bool> {
-        let peer = match self {
-            Stream::Tcp(s) => s.peer_addr().map(drop),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.peer_addr().map(drop),
-        };
-        match peer {
-            Ok(()) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotConnected | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.write(buf),
-        }
-    }
-}
+use crate::net::{self, Io, Stream, READ_CHUNK};
 
 /// Where the adapter is registered: a clone of the caller's registry (so
 /// that interest can follow pending output from any method), the caller's
@@ -90,22 +25,32 @@ struct Registration {
     interest: Option<Interest>,
 }
 
+/// A non-blocking TCP connect in progress.
+#[derive(Debug)]
+struct Connecting {
+    deadline: Option<Instant>,
+    /// The server's other addresses, tried in turn when this one fails.
+    untried: std::vec::IntoIter<SocketAddr>,
+}
+
 /// One connection to one memcached server, for an event loop you own.
 ///
-/// The adapter owns a non-blocking [`mio::net::TcpStream`] (or
-/// [`mio::net::UnixStream`]) and a core [`Connection`]. You register it on
-/// your [`Registry`] under your own [`Token`], hand it the events for that
-/// token with [`Adapter::handle_event`], wake up at
-/// [`Adapter::poll_timeout`] and call [`Adapter::handle_timeout`], and
-/// collect finished requests with [`Adapter::poll_response`]. It never
-/// blocks and never creates a [`Poll`](mio::Poll) of its own.
+/// The adapter owns a non-blocking socket (TCP or Unix) and a core
+/// [`Connection`]. You register it on your [`Registry`] under your own
+/// [`Token`], hand it the events for that token with
+/// [`Adapter::handle_event`], wake up at [`Adapter::poll_timeout`] and call
+/// [`Adapter::handle_timeout`], and collect finished requests with
+/// [`Adapter::poll_response`]. It never blocks and never creates a
+/// [`Poll`](mio::Poll) of its own.
 ///
-/// Interest follows the connection: `READABLE`, plus `WRITABLE` only while
-/// a connect is in progress or output is pending. The adapter updates its
-/// registration itself (through a clone of the registry taken by
-/// [`Adapter::register`]) and always reads and writes until `WouldBlock`,
-/// as mio's edge-triggered events require. Any number of requests may be
-/// in flight (pipelining); they are answered in order.
+/// [`Adapter::send`] only queues: requests sent together leave in as few
+/// writes as the socket allows, when the `WRITABLE` event comes (or at
+/// [`Adapter::flush`]). Interest follows the connection: `READABLE`, plus
+/// `WRITABLE` only while a connect is in progress or output is pending. The
+/// adapter updates its registration itself (through a clone of the registry
+/// taken by [`Adapter::register`]) and always reads and writes until
+/// `WouldBlock`, as mio's edge-triggered events require. Any number of
+/// requests may be in flight (pipelining); they are answered in order.
 ///
 /// When the connection fails — refused, reset, closed by the server, a
 /// request past its deadline, a protocol violation — every pending request
@@ -170,12 +115,9 @@ pub struct Adapter {
     /// `None` once the connection failed (the socket is closed).
     stream: Option<Stream>,
     conn: Connection,
-    /// The non-blocking connect has not completed yet.
-    connecting: bool,
-    connect_deadline: Option<Instant>,
+    /// `Some` until the connect is known to have completed.
+    connecting: Option<Connecting>,
     registration: Option<Registration>,
-    /// Why the socket failed; reported instead of the core's `Closed`.
-    failure: Option<Error>,
     /// Completions of the connection replaced by [`Adapter::reconnect`].
     leftovers: VecDeque<Completion>,
     buf: Box<[u8]>,
@@ -184,36 +126,46 @@ pub struct Adapter {
 impl Adapter {
     // ---- construction ----
 
-    /// Start a non-blocking connect to `addr`. Requests may be sent at once;
-    /// they are written when the connection is established. If it is not
+    /// Start a non-blocking connect to `addr` (each of its addresses in
+    /// turn, until one connects). Requests may be sent at once; they are
+    /// written when the connection is established. If it is not
     /// established by `connect_deadline`, [`Adapter::handle_timeout`] fails
-    /// it with [`Error::Timeout`].
+    /// it with [`Error::connect_timeout`] (see [`Error::is_timeout`]).
     ///
     /// A host name is resolved here with the system resolver, which may
-    /// block; give an IP address to avoid that.
+    /// block; give an IP address to avoid that. A unix socket connects at
+    /// once.
     ///
     /// # Errors
     ///
-    /// Errors known at once: a name that does not resolve, a missing unix
-    /// socket, a connect refused immediately. Later connect failures fail
-    /// the queued requests instead.
+    /// [`Error::Connect`] naming the server, for failures known at once: a
+    /// name that does not resolve, a missing unix socket, a connect refused
+    /// immediately. Later connect failures fail the queued requests
+    /// instead, with the same error.
     pub fn connect(
         addr: &ServerAddr,
         config: Config,
         connect_deadline: Option<Instant>,
-    ) -> io::Result<Adapter> {
-        let stream = open(addr)?;
-        Ok(Adapter {
+    ) -> Result<Adapter, Error> {
+        let (stream, connecting) = open(addr, connect_deadline)?;
+        Ok(Adapter::new(addr, config, stream, connecting))
+    }
+
+    fn new(
+        addr: &ServerAddr,
+        config: Config,
+        stream: Stream,
+        connecting: Option<Connecting>,
+    ) -> Adapter {
+        Adapter {
             addr: addr.clone(),
             stream: Some(stream),
             conn: Connection::new(config),
-            connecting: true,
-            connect_deadline,
+            connecting,
             registration: None,
-            failure: None,
             leftovers: VecDeque::new(),
             buf: vec![0; READ_CHUNK].into_boxed_slice(),
-        })
+        }
     }
 
     /// Replace the connection with a new one to the same server (and the
@@ -225,22 +177,26 @@ impl Adapter {
     ///
     /// # Errors
     ///
-    /// As [`Adapter::connect`], and registry errors. On error the adapter
-    /// stays poisoned; try again later.
-    pub fn reconnect(&mut self, connect_deadline: Option<Instant>) -> io::Result<()> {
+    /// As [`Adapter::connect`], and registry errors ([`Error::Io`]). On
+    /// error the adapter stays poisoned, with the error as its
+    /// [`poison_cause`](Adapter::poison_cause); try again later.
+    pub fn reconnect(&mut self, connect_deadline: Option<Instant>) -> Result<(), Error> {
         self.conn.handle_close();
-        while let Some(done) = self.conn.poll_response() {
-            let done = self.map_failure(done);
-            self.leftovers.push_back(done);
-        }
+        self.leftovers
+            .extend(std::iter::from_fn(|| self.conn.poll_response()));
         self.close_socket();
-        let stream = open(&self.addr)?;
-        self.stream = Some(stream);
+        self.connecting = None;
         self.conn = self.conn.successor();
-        self.connecting = true;
-        self.connect_deadline = connect_deadline;
-        self.failure = None;
-        self.apply_interest()
+        let opened = open(&self.addr, connect_deadline).and_then(|(stream, connecting)| {
+            self.stream = Some(stream);
+            self.connecting = connecting;
+            self.apply_interest().map_err(Error::from)
+        });
+        if let Err(e) = &opened {
+            self.conn.handle_failure(e.clone());
+            self.settle();
+        }
+        opened
     }
 
     // ---- registration ----
@@ -282,8 +238,8 @@ impl Adapter {
         let Some(reg) = self.registration.take() else {
             return Ok(());
         };
-        match (&mut self.stream, reg.interest) {
-            (Some(stream), Some(_)) => reg.registry.deregister(stream.source()),
+        match (&self.stream, reg.interest) {
+            (Some(stream), Some(_)) => reg.registry.deregister(&mut SourceFd(&stream.as_raw_fd())),
             _ => Ok(()),
         }
     }
@@ -309,12 +265,12 @@ impl Adapter {
 
     /// Whether the non-blocking connect is still in progress.
     pub fn is_connecting(&self) -> bool {
-        self.stream.is_some() && self.connecting
+        self.stream.is_some() && self.connecting.is_some()
     }
 
     /// Whether the socket is connected and usable.
     pub fn is_connected(&self) -> bool {
-        self.stream.is_some() && !self.connecting && !self.conn.is_poisoned()
+        self.stream.is_some() && self.connecting.is_none() && !self.conn.is_poisoned()
     }
 
     /// Whether the connection failed and must be replaced with
@@ -324,9 +280,10 @@ impl Adapter {
         self.conn.is_poisoned()
     }
 
-    /// Why the connection is unusable, if it is.
+    /// Why the connection is unusable, if it is: the connect error naming
+    /// the server, the I/O error, [`Error::Timeout`], [`Error::Closed`], ...
     pub fn poison_cause(&self) -> Option<&Error> {
-        self.failure.as_ref().or(self.conn.poison_cause())
+        self.conn.poison_cause()
     }
 
     /// Whether bytes are queued for the socket.
@@ -346,73 +303,78 @@ impl Adapter {
 
     // ---- requests in ----
 
-    /// Queue `command` and try to write it at once (without blocking). Its
-    /// reply, or its failure, comes from [`Adapter::poll_response`] with
-    /// the returned id; `deadline` bounds the wait for it (see
+    /// Queue `command`; it is written with the other queued requests when
+    /// the socket reports `WRITABLE` (or at [`Adapter::flush`]). Its reply,
+    /// or its failure, comes from [`Adapter::poll_response`] with the
+    /// returned id; `deadline` bounds the wait for it (see
     /// [`Adapter::handle_timeout`]).
     ///
     /// # Errors
     ///
     /// Invalid input ([`Error::InvalidKey`], ...) — nothing is sent — or a
-    /// poisoned connection ([`Error::Poisoned`], [`Error::Closed`], or the
-    /// I/O error that closed it): call [`Adapter::reconnect`].
+    /// poisoned connection ([`Error::Poisoned`] or [`Error::Closed`]): call
+    /// [`Adapter::reconnect`].
     pub fn send(
         &mut self,
         command: impl Into<Command>,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
-        let id = match self.conn.send(command, deadline) {
-            Ok(id) => id,
-            Err(Error::Closed) => return Err(self.failure.clone().unwrap_or(Error::Closed)),
-            Err(e) => return Err(e),
-        };
-        if !self.connecting && self.stream.is_some() {
-            self.flush_output();
-        }
+        let id = self.queue(command, deadline)?;
         self.settle();
         Ok(id)
+    }
+
+    /// Write queued output now, as far as the socket takes it without
+    /// blocking (nothing while connecting); `WRITABLE` interest covers the
+    /// rest. Call it after a burst of [`Adapter::send`]s to save the round
+    /// through the poll.
+    pub fn flush(&mut self) {
+        if self.connecting.is_none() {
+            self.write_output();
+        }
+        self.settle();
     }
 
     /// The caller no longer wants the reply to `id`; it will be read and
     /// discarded, never handed to another request. Returns whether `id` was
     /// still unfinished or its completion not yet collected.
     pub fn abandon(&mut self, id: RequestId) -> bool {
+        if let Some(i) = self.leftovers.iter().position(|done| done.id == id) {
+            self.leftovers.remove(i);
+            return true;
+        }
         self.conn.abandon(id)
     }
 
     // ---- events in ----
 
     /// Handle a readiness event for this adapter's token: complete a
-    /// pending connect, write pending output and read until `WouldBlock`.
+    /// pending connect (or move on to the server's next address), write
+    /// pending output and, when readable, read until `WouldBlock`.
     /// Spurious events are harmless.
     pub fn handle_event(&mut self, event: &Event) {
-        if self.connecting && (event.is_error() || event.is_write_closed()) {
-            match self.check_connect() {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.fail(io::Error::new(
-                        io::ErrorKind::ConnectionRefused,
-                        format!("connecting to {} failed", self.addr),
-                    ));
-                    return;
-                }
-                Err(e) => {
-                    self.fail(e);
-                    return;
-                }
+        if self.check_connect() {
+            self.write_output();
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                self.read_input();
             }
         }
-        self.drive();
+        self.settle();
     }
 
-    /// Fail what has passed its deadline at `now`: the connect (with
-    /// [`Error::Timeout`], failing every queued request) or requests
+    /// Fail what has passed its deadline at `now`: the connect (every
+    /// queued request fails with [`Error::connect_timeout`]) or requests
     /// awaiting a reply ([`Error::Timeout`]; the connection is poisoned
     /// because the late reply may still arrive).
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.is_connecting() && self.connect_deadline.is_some_and(|d| d <= now) {
-            self.failure = Some(Error::Timeout);
-            self.conn.handle_close();
+        let connect_late = self.is_connecting()
+            && self
+                .connecting
+                .as_ref()
+                .and_then(|c| c.deadline)
+                .is_some_and(|d| d <= now);
+        if connect_late {
+            self.conn.handle_failure(Error::connect_timeout(&self.addr));
         } else {
             self.conn.handle_timeout(now);
         }
@@ -424,21 +386,18 @@ impl Adapter {
     /// The next finished request, in the order they finished.
     #[must_use]
     pub fn poll_response(&mut self) -> Option<Completion> {
-        if let Some(done) = self.leftovers.pop_front() {
-            return Some(done);
-        }
-        let done = self.conn.poll_response()?;
-        Some(self.map_failure(done))
+        self.leftovers
+            .pop_front()
+            .or_else(|| self.conn.poll_response())
     }
 
     /// When [`Adapter::handle_timeout`] must be called next: the earliest
     /// of the connect deadline and the deadlines of pending requests.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let connect = if self.is_connecting() {
-            self.connect_deadline
-        } else {
-            None
+        let connect = match &self.connecting {
+            Some(c) if self.stream.is_some() => c.deadline,
+            _ => None,
         };
         match (connect, self.conn.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -452,175 +411,218 @@ impl Adapter {
         self.conn.take_noreply_error()
     }
 
-    // ---- internals ----
+    // ---- for the ready-made client ----
 
-    /// Do all the I/O possible now, without blocking.
+    /// Queue `command` without touching the registration: the caller
+    /// flushes or [`settle`](Adapter::settle)s afterwards.
+    pub(crate) fn queue(
+        &mut self,
+        command: impl Into<Command>,
+        deadline: Option<Instant>,
+    ) -> Result<RequestId, Error> {
+        self.conn.send(command, deadline)
+    }
+
+    /// Do all the I/O possible now, without blocking (on an idle adapter:
+    /// find out whether the server closed it).
     pub(crate) fn drive(&mut self) {
-        if self.stream.is_none() {
-            return;
+        if self.check_connect() {
+            self.write_output();
+            self.read_input();
         }
-        if self.connecting {
-            match self.check_connect() {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.settle();
-                    return;
-                }
-                Err(e) => {
-                    self.fail(e);
-                    return;
-                }
-            }
-        }
-        self.flush_output();
-        self.read_input();
         self.settle();
     }
 
-    /// Whether the connect has completed (`Ok(false)`: not yet).
-    fn check_connect(&mut self) -> io::Result<bool> {
-        let Some(stream) = &self.stream else {
-            return Ok(false);
-        };
-        if !self.connecting {
-            return Ok(true);
+    /// Best effort: send `quit` if the socket takes it at once, then close.
+    pub(crate) fn quit(mut self) {
+        if self.is_connected() && self.conn.send(Command::quit(), None).is_ok() {
+            self.write_output();
         }
-        if let Some(e) = stream.take_error()? {
-            return Err(e);
-        }
-        if !stream.is_connected()? {
-            return Ok(false);
-        }
-        if let Stream::Tcp(s) = stream {
-            // Requests are small and pipelined: do not wait for acks.
-            let _ = s.set_nodelay(true);
-        }
-        self.connecting = false;
-        Ok(true)
     }
 
-    fn flush_output(&mut self) {
+    /// After any change: close a dead connection's socket, or make the
+    /// registered interest match the pending output.
+    pub(crate) fn settle(&mut self) {
+        if self.conn.is_poisoned() {
+            self.close_socket();
+            self.connecting = None;
+        } else if let Err(e) = self.apply_interest() {
+            self.conn.handle_failure(e.into());
+            self.settle();
+        }
+    }
+
+    // ---- internals ----
+
+    /// Whether the socket is connected (`false`: not yet, or dead). A
+    /// failed connect moves on to the next address; after the last one,
+    /// every pending request fails with the connect error.
+    fn check_connect(&mut self) -> bool {
+        let Some(stream) = &self.stream else {
+            return false;
+        };
+        if self.connecting.is_none() {
+            return true;
+        }
+        match stream.finish_connect() {
+            Ok(true) => {
+                self.connecting = None;
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                self.try_next_address(e);
+                false
+            }
+        }
+    }
+
+    /// The connect failed with `failure`: start one to the server's next
+    /// address (registered by the next [`Adapter::settle`]), or fail.
+    fn try_next_address(&mut self, failure: io::Error) {
+        self.close_socket();
+        let Some(connecting) = &mut self.connecting else {
+            return;
+        };
+        match start_next(&self.addr, &mut connecting.untried, Some(failure)) {
+            Ok(stream) => self.stream = Some(stream),
+            Err(e) => self.conn.handle_failure(e),
+        }
+    }
+
+    fn write_output(&mut self) {
         while self.conn.wants_write() {
-            let Some(stream) = &mut self.stream else {
+            let Some(stream) = &self.stream else {
                 return;
             };
-            match stream.write(self.conn.pending_output()) {
-                Ok(0) => return self.fail(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.conn.advance_output(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => return self.fail(e),
+            let written = (&*stream).write(self.conn.pending_output());
+            if net::apply_write(&mut self.conn, written) != Io::Progress {
+                return;
             }
         }
     }
 
     fn read_input(&mut self) {
         while !self.conn.is_poisoned() {
-            let Some(stream) = &mut self.stream else {
+            let Some(stream) = &self.stream else {
                 return;
             };
-            match stream.read(&mut self.buf) {
-                Ok(0) => {
-                    // The server closed the connection.
-                    self.conn.handle_close();
-                    return;
-                }
-                Ok(n) => {
-                    let data = self.buf.get(..n).unwrap_or_default();
-                    self.conn.handle_input(data);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => return self.fail(e),
+            let read = (&*stream).read(&mut self.buf);
+            if net::apply_read(&mut self.conn, &self.buf, read) != Io::Progress {
+                return;
             }
-        }
-    }
-
-    /// The socket failed: every pending request fails with `e`.
-    fn fail(&mut self, e: io::Error) {
-        if !self.conn.is_poisoned() {
-            self.failure = Some(if self.is_connecting() {
-                Error::connect(&self.addr, e)
-            } else {
-                Error::Io(Arc::new(e))
-            });
-            self.conn.handle_close();
-        }
-        self.close_socket();
-    }
-
-    fn map_failure(&self, mut done: Completion) -> Completion {
-        if let (Err(Error::Closed), Some(failure)) = (&done.result, &self.failure) {
-            done.result = Err(failure.clone());
-        }
-        done
-    }
-
-    /// After any change: close a dead connection's socket, or make the
-    /// registered interest match the pending output.
-    fn settle(&mut self) {
-        if self.conn.is_poisoned() {
-            self.close_socket();
-        } else if let Err(e) = self.apply_interest() {
-            self.fail(e);
         }
     }
 
     fn close_socket(&mut self) {
-        if let (Some(reg), Some(stream)) = (&mut self.registration, &mut self.stream) {
-            if reg.interest.is_some() {
-                let _ = reg.registry.deregister(stream.source());
+        if let (Some(reg), Some(stream)) = (&mut self.registration, &self.stream) {
+            if reg.interest.take().is_some() {
+                // The socket is closed next, which removes it anyway.
+                let _ = reg.registry.deregister(&mut SourceFd(&stream.as_raw_fd()));
             }
-            reg.interest = None;
         }
         self.stream = None;
     }
 
     fn apply_interest(&mut self) -> io::Result<()> {
-        let (Some(reg), Some(stream)) = (&mut self.registration, &mut self.stream) else {
+        let (Some(reg), Some(stream)) = (&mut self.registration, &self.stream) else {
             return Ok(());
         };
-        let wanted = if self.connecting || self.conn.wants_write() {
+        let wanted = if self.connecting.is_some() || self.conn.wants_write() {
             Interest::READABLE | Interest::WRITABLE
         } else {
             Interest::READABLE
         };
+        let fd = stream.as_raw_fd();
         match reg.interest {
             Some(current) if current == wanted => return Ok(()),
             Some(_) => reg
                 .registry
-                .reregister(stream.source(), reg.token, wanted)?,
-            None => reg.registry.register(stream.source(), reg.token, wanted)?,
+                .reregister(&mut SourceFd(&fd), reg.token, wanted)?,
+            None => reg
+                .registry
+                .register(&mut SourceFd(&fd), reg.token, wanted)?,
         }
         reg.interest = Some(wanted);
         Ok(())
     }
 }
 
-/// Start a non-blocking connect.
-fn open(addr: &ServerAddr) -> io::Result<Stream> {
-    match addr {
-        ServerAddr::Tcp { host, port } => {
-            let mut last = None;
-            for sa in (host.as_str(), *port).to_socket_addrs()? {
-                match TcpStream::connect(sa) {
-                    Ok(s) => return Ok(Stream::Tcp(s)),
-                    Err(e) => last = Some(e),
-                }
-            }
-            Err(last.unwrap_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("{host} resolves to no address"),
-                )
-            }))
+/// Start connecting to `addr`: a unix socket at once, TCP non-blocking to
+/// its first address that takes a connect.
+fn open(
+    addr: &ServerAddr,
+    deadline: Option<Instant>,
+) -> Result<(Stream, Option<Connecting>), Error> {
+    match net::resolve(addr)? {
+        None => Ok((Stream::connect_unix_nonblocking(addr)?, None)),
+        Some(found) => {
+            let mut untried = found.into_iter();
+            let stream = start_next(addr, &mut untried, None)?;
+            Ok((stream, Some(Connecting { deadline, untried })))
         }
-        #[cfg(unix)]
-        ServerAddr::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path)?)),
-        #[cfg(not(unix))]
-        ServerAddr::Unix(_) => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "unix sockets are not supported on this platform",
-        )),
+    }
+}
+
+/// A non-blocking connect to the next of `untried` that takes one; the
+/// last failure (`last` when none is left) names `addr`.
+fn start_next(
+    addr: &ServerAddr,
+    untried: &mut std::vec::IntoIter<SocketAddr>,
+    mut last: Option<io::Error>,
+) -> Result<Stream, Error> {
+    for sa in untried.by_ref() {
+        match Stream::start_connect(sa) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    let e = last.unwrap_or_else(|| io::ErrorKind::AddrNotAvailable.into());
+    Err(Error::connect(addr, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    use mio::{Events, Poll};
+
+    use super::*;
+
+    /// A connect refused by one of the server's addresses moves on to the
+    /// next (here, a refused port first, then a listening one).
+    #[test]
+    fn a_refused_address_moves_on_to_the_next() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let good = listener.local_addr().unwrap();
+        let refused = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let addr = ServerAddr::parse(&good.to_string()).unwrap();
+        let mut untried = vec![refused, good].into_iter();
+        let stream = start_next(&addr, &mut untried, None).unwrap();
+        let connecting = Connecting {
+            deadline: None,
+            untried,
+        };
+        let mut mc = Adapter::new(&addr, Config::default(), stream, Some(connecting));
+        let mut poll = Poll::new().unwrap();
+        let mut events = Events::with_capacity(8);
+        mc.register(poll.registry(), Token(7)).unwrap();
+        let started = Instant::now();
+        while !mc.is_connected() {
+            assert!(!mc.is_poisoned(), "{:?}", mc.poison_cause());
+            assert!(started.elapsed() < Duration::from_secs(5), "not connected");
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            for event in events.iter() {
+                mc.handle_event(event);
+            }
+        }
+        assert_eq!(mc.interest(), Some(Interest::READABLE));
+        listener.set_nonblocking(true).unwrap();
+        assert!(listener.accept().is_ok(), "connected to the listening port");
     }
 }
