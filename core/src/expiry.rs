@@ -121,7 +121,11 @@ mod tests {
         assert_eq!(Expiry::secs(30 * day).to_wire().ok(), Some(30 * day as i64));
         assert!(Expiry::secs(30 * day + 1).to_wire().is_err());
         assert_eq!(Expiry::In(Duration::from_nanos(1)).to_wire().ok(), Some(1));
-        let at = |s: u64| Expiry::At(UNIX_EPOCH + Duration::from_secs(s)).to_wire().ok();
+        let at = |s: u64| {
+            Expiry::At(UNIX_EPOCH + Duration::from_secs(s))
+                .to_wire()
+                .ok()
+        };
         assert_eq!(at(30 * day), Some(-1));
         assert_eq!(at(30 * day + 1), Some(30 * day as i64 + 1));
         assert_eq!(at(i32::MAX as u64), Some(i64::from(i32::MAX)));

@@ -83,9 +83,9 @@ pub mod stats;
 
 pub use connection::{Completion, Config, Connection, RequestId, DEFAULT_MAX_VALUE_LEN};
 pub use error::{Error, ErrorKind, ProtocolError};
-pub use key::KeyError;
 pub use expiry::Expiry;
 pub use into_bytes::IntoBytes;
+pub use key::KeyError;
 pub use request::{
     Arith, ArithOp, Command, Delete, FlushAll, Retrieve, Store, StoreMode, Touch, Verbosity,
 };

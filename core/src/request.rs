@@ -595,8 +595,14 @@ mod tests {
             wire(Command::get_multi(["a", "b"]).with_cas()),
             "gets a b\r\n"
         );
-        assert_eq!(wire(Command::get("a").touch(Expiry::secs(30))), "gat 30 a\r\n");
-        assert_eq!(wire(Command::get("a").with_cas().touch(Expiry::Never)), "gats 0 a\r\n");
+        assert_eq!(
+            wire(Command::get("a").touch(Expiry::secs(30))),
+            "gat 30 a\r\n"
+        );
+        assert_eq!(
+            wire(Command::get("a").with_cas().touch(Expiry::Never)),
+            "gats 0 a\r\n"
+        );
     }
 
     #[test]
@@ -616,7 +622,11 @@ mod tests {
             "prepend k 0 0 2 noreply\r\nab\r\n"
         );
         assert_eq!(
-            wire(Command::cas("k", "a\r\nb", u64::MAX).flags(1).expiry(Expiry::secs(2))),
+            wire(
+                Command::cas("k", "a\r\nb", u64::MAX)
+                    .flags(1)
+                    .expiry(Expiry::secs(2))
+            ),
             "cas k 1 2 4 18446744073709551615\r\na\r\nb\r\n"
         );
     }
@@ -633,7 +643,10 @@ mod tests {
             wire(Command::decr("k", 1).noreply()),
             "decr k 1 noreply\r\n"
         );
-        assert_eq!(wire(Command::touch("k", Expiry::secs(30))), "touch k 30\r\n");
+        assert_eq!(
+            wire(Command::touch("k", Expiry::secs(30))),
+            "touch k 30\r\n"
+        );
         assert_eq!(
             wire(Command::set("k", "v").expiry(Expiry::In(std::time::Duration::ZERO))),
             "set k 0 -1 1\r\nv\r\n"
@@ -715,10 +728,9 @@ mod tests {
                     .into(),
                 |e| matches!(e, Error::InvalidArgument(_)),
             ),
-            (
-                Command::touch("k", Expiry::secs(31 * 86_400)).into(),
-                |e| matches!(e, Error::InvalidArgument(_)),
-            ),
+            (Command::touch("k", Expiry::secs(31 * 86_400)).into(), |e| {
+                matches!(e, Error::InvalidArgument(_))
+            }),
         ];
         for (cmd, check) in cases {
             let mut out = BytesMut::new();

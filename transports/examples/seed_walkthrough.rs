@@ -108,7 +108,11 @@ fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     section("Flags, expiration time and touch");
-    let r = memcache.set_with("foo", "xXx", StoreOptions::new().flags(12).expiry(Expiry::secs(2)));
+    let r = memcache.set_with(
+        "foo",
+        "xXx",
+        StoreOptions::new().flags(12).expiry(Expiry::secs(2)),
+    );
     show(
         "memcache.set_with(\"foo\", \"xXx\", StoreOptions::new().flags(12).expiry(Expiry::secs(2)))",
         &r,

@@ -91,18 +91,28 @@ pub trait AsyncCommands {
     /// }
     /// # Ok(()) }
     /// ```
-    fn get(&self, key: impl AsRef<[u8]>) -> impl Future<Output = Result<Option<Value>, Error>> + Send {
+    fn get(
+        &self,
+        key: impl AsRef<[u8]>,
+    ) -> impl Future<Output = Result<Option<Value>, Error>> + Send {
         self.execute(Keyed::new(Command::get(key_bytes(key))))
     }
 
     /// `gets`: [`get`](AsyncCommands::get) with the item's CAS unique in
     /// [`Value::cas`], for [`cas`](AsyncCommands::cas).
-    fn gets(&self, key: impl AsRef<[u8]>) -> impl Future<Output = Result<Option<Value>, Error>> + Send {
+    fn gets(
+        &self,
+        key: impl AsRef<[u8]>,
+    ) -> impl Future<Output = Result<Option<Value>, Error>> + Send {
         self.execute(Keyed::new(Command::get(key_bytes(key)).with_cas()))
     }
 
     /// `gat`: get the item and set when it expires.
-    fn gat(&self, key: impl AsRef<[u8]>, expiry: impl Into<Expiry>) -> impl Future<Output = Result<Option<Value>, Error>> + Send {
+    fn gat(
+        &self,
+        key: impl AsRef<[u8]>,
+        expiry: impl Into<Expiry>,
+    ) -> impl Future<Output = Result<Option<Value>, Error>> + Send {
         self.execute(Keyed::new(Command::get(key_bytes(key)).touch(expiry)))
     }
 
@@ -147,7 +157,11 @@ pub trait AsyncCommands {
     // ---- storage ----
 
     /// `set`: store unconditionally (flags 0, never expires).
-    fn set(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> impl Future<Output = Result<(), Error>> + Send {
+    fn set(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
         self.store(Command::set(key_bytes(key), value))
     }
 
@@ -171,7 +185,11 @@ pub trait AsyncCommands {
     }
 
     /// `add`: store only if the key is absent, else [`Error::NotStored`].
-    fn add(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> impl Future<Output = Result<(), Error>> + Send {
+    fn add(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
         self.store(Command::add(key_bytes(key), value))
     }
 
@@ -187,7 +205,11 @@ pub trait AsyncCommands {
 
     /// `replace`: store only if the key is present, else
     /// [`Error::NotStored`].
-    fn replace(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> impl Future<Output = Result<(), Error>> + Send {
+    fn replace(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
         self.store(Command::replace(key_bytes(key), value))
     }
 
@@ -198,25 +220,42 @@ pub trait AsyncCommands {
         value: impl IntoBytes,
         options: impl Into<StoreOptions>,
     ) -> impl Future<Output = Result<(), Error>> + Send {
-        self.store(options.into().apply(Command::replace(key_bytes(key), value)))
+        self.store(
+            options
+                .into()
+                .apply(Command::replace(key_bytes(key), value)),
+        )
     }
 
     /// `append`: add data after the existing data ([`Error::NotStored`]
     /// when absent).
-    fn append(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> impl Future<Output = Result<(), Error>> + Send {
+    fn append(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
         self.store(Command::append(key_bytes(key), value))
     }
 
     /// `prepend`: add data before the existing data ([`Error::NotStored`]
     /// when absent).
-    fn prepend(&self, key: impl AsRef<[u8]>, value: impl IntoBytes) -> impl Future<Output = Result<(), Error>> + Send {
+    fn prepend(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
         self.store(Command::prepend(key_bytes(key), value))
     }
 
     /// `cas`: store only if the item is unchanged since it was fetched with
     /// `cas_unique` ([`gets`](AsyncCommands::gets)). [`Error::Exists`] when it
     /// changed, [`Error::NotFound`] when it is gone.
-    fn cas(&self, key: impl AsRef<[u8]>, value: impl IntoBytes, cas_unique: u64) -> impl Future<Output = Result<(), Error>> + Send {
+    fn cas(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+        cas_unique: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
         self.store(Command::cas(key_bytes(key), value, cas_unique))
     }
 
@@ -228,7 +267,11 @@ pub trait AsyncCommands {
         cas_unique: u64,
         options: impl Into<StoreOptions>,
     ) -> impl Future<Output = Result<(), Error>> + Send {
-        self.store(options.into().apply(Command::cas(key_bytes(key), value, cas_unique)))
+        self.store(
+            options
+                .into()
+                .apply(Command::cas(key_bytes(key), value, cas_unique)),
+        )
     }
 
     /// Any storage command as built with [`Command`].
@@ -252,20 +295,32 @@ pub trait AsyncCommands {
     }
 
     /// `touch`: set when the item expires; [`Error::NotFound`] when absent.
-    fn touch(&self, key: impl AsRef<[u8]>, expiry: impl Into<Expiry>) -> impl Future<Output = Result<(), Error>> + Send {
+    fn touch(
+        &self,
+        key: impl AsRef<[u8]>,
+        expiry: impl Into<Expiry>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
         self.execute(Keyed::new(Command::touch(key_bytes(key), expiry)))
     }
 
     /// `incr`: add `delta` (wrapping at 2^64) and return the new value.
     /// [`Error::NotFound`] when absent, [`Error::NonNumeric`] when the
     /// value is not a decimal number.
-    fn incr(&self, key: impl AsRef<[u8]>, delta: u64) -> impl Future<Output = Result<u64, Error>> + Send {
+    fn incr(
+        &self,
+        key: impl AsRef<[u8]>,
+        delta: u64,
+    ) -> impl Future<Output = Result<u64, Error>> + Send {
         self.execute(Keyed::new(Command::incr(key_bytes(key), delta)))
     }
 
     /// `decr`: subtract `delta` (stopping at 0) and return the new value.
     /// Errors as [`incr`](AsyncCommands::incr).
-    fn decr(&self, key: impl AsRef<[u8]>, delta: u64) -> impl Future<Output = Result<u64, Error>> + Send {
+    fn decr(
+        &self,
+        key: impl AsRef<[u8]>,
+        delta: u64,
+    ) -> impl Future<Output = Result<u64, Error>> + Send {
         self.execute(Keyed::new(Command::decr(key_bytes(key), delta)))
     }
 

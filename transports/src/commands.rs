@@ -102,7 +102,11 @@ pub trait Commands {
     }
 
     /// `gat`: get the item and set when it expires.
-    fn gat(&self, key: impl AsRef<[u8]>, expiry: impl Into<Expiry>) -> Result<Option<Value>, Error> {
+    fn gat(
+        &self,
+        key: impl AsRef<[u8]>,
+        expiry: impl Into<Expiry>,
+    ) -> Result<Option<Value>, Error> {
         self.execute(Keyed::new(Command::get(key_bytes(key)).touch(expiry)))
     }
 
@@ -198,7 +202,11 @@ pub trait Commands {
         value: impl IntoBytes,
         options: impl Into<StoreOptions>,
     ) -> Result<(), Error> {
-        self.store(options.into().apply(Command::replace(key_bytes(key), value)))
+        self.store(
+            options
+                .into()
+                .apply(Command::replace(key_bytes(key), value)),
+        )
     }
 
     /// `append`: add data after the existing data ([`Error::NotStored`]
@@ -216,7 +224,12 @@ pub trait Commands {
     /// `cas`: store only if the item is unchanged since it was fetched with
     /// `cas_unique` ([`gets`](Commands::gets)). [`Error::Exists`] when it
     /// changed, [`Error::NotFound`] when it is gone.
-    fn cas(&self, key: impl AsRef<[u8]>, value: impl IntoBytes, cas_unique: u64) -> Result<(), Error> {
+    fn cas(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl IntoBytes,
+        cas_unique: u64,
+    ) -> Result<(), Error> {
         self.store(Command::cas(key_bytes(key), value, cas_unique))
     }
 
@@ -228,7 +241,11 @@ pub trait Commands {
         cas_unique: u64,
         options: impl Into<StoreOptions>,
     ) -> Result<(), Error> {
-        self.store(options.into().apply(Command::cas(key_bytes(key), value, cas_unique)))
+        self.store(
+            options
+                .into()
+                .apply(Command::cas(key_bytes(key), value, cas_unique)),
+        )
     }
 
     /// Any storage command as built with [`Command`].

@@ -140,7 +140,12 @@ impl Stream {
         }
         match peer {
             Ok(()) => Ok(true),
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotConnected | io::ErrorKind::WouldBlock) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotConnected | io::ErrorKind::WouldBlock
+                ) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(e),

@@ -132,7 +132,10 @@ impl<C> fmt::Debug for ClientBuilder<C> {
             .field("protocol", &self.protocol)
             .field("health", &self.health)
             .field("max_idle_per_server", &self.max_idle_per_server)
-            .field("max_connections_per_server", &self.max_connections_per_server)
+            .field(
+                "max_connections_per_server",
+                &self.max_connections_per_server,
+            )
             .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
@@ -281,7 +284,10 @@ impl<C> ClientBuilder<C> {
             }
         }
         for (name, n) in [
-            ("max_connections_per_server", self.max_connections_per_server),
+            (
+                "max_connections_per_server",
+                self.max_connections_per_server,
+            ),
             ("max_in_flight", self.max_in_flight),
         ] {
             if n == 0 {

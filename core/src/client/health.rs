@@ -195,7 +195,10 @@ mod tests {
         let Err(Error::NoServer(msg)) = s.admit(t0 + Duration::from_millis(999)) else {
             panic!("down")
         };
-        assert!(msg.contains("h:1") && msg.contains("next try in 1 ms"), "{msg}");
+        assert!(
+            msg.contains("h:1") && msg.contains("next try in 1 ms"),
+            "{msg}"
+        );
         let t1 = t0 + Duration::from_secs(1);
         assert!(s.admit(t1).is_ok());
         assert!(s.admit(t1).is_err(), "only one probe");

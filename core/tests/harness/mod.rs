@@ -1045,7 +1045,8 @@ impl AnswerSeed {
                     .enumerate()
                     .filter(|(i, _)| self.hits & (1 << (i % 64)) != 0)
                     .map(|(_, k)| {
-                        let mut value = Value::new(k.clone(), self.flags, Bytes::copy_from_slice(&self.data));
+                        let mut value =
+                            Value::new(k.clone(), self.flags, Bytes::copy_from_slice(&self.data));
                         value.cas = cas.then_some(self.cas);
                         value
                     })

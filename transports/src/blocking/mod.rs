@@ -125,7 +125,10 @@ impl FromConfig for Client {
             .into_iter()
             .map(|health| Server {
                 health: Mutex::new(health),
-                pool: Pool::new(config.max_connections_per_server, config.max_idle_per_server),
+                pool: Pool::new(
+                    config.max_connections_per_server,
+                    config.max_idle_per_server,
+                ),
             })
             .collect();
         Ok(Client {

@@ -73,7 +73,10 @@ impl Drop for Inner {
 }
 
 impl AsyncClient {
-    pub(crate) fn new(config: ClientConfig, runtime: Arc<dyn Runtime>) -> Result<Self, ConfigError> {
+    pub(crate) fn new(
+        config: ClientConfig,
+        runtime: Arc<dyn Runtime>,
+    ) -> Result<Self, ConfigError> {
         let router = Arc::new(config.router()?);
         let servers = config
             .server_health()

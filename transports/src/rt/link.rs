@@ -281,7 +281,9 @@ async fn connect(
     let attempt = async {
         let ServerAddr::Tcp { host, port } = addr else {
             let stream = Stream::connect_unix_nonblocking(addr)?;
-            return runtime.register(stream).map_err(|e| Error::connect(addr, e));
+            return runtime
+                .register(stream)
+                .map_err(|e| Error::connect(addr, e));
         };
         let candidates = runtime
             .resolve(host.clone(), *port)

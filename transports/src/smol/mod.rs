@@ -37,7 +37,9 @@ use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use ::smol::Async;
-use memwire_core::client::{ClientBuilder, ClientConfig, ConfigError, FromConfig, Operation, Router};
+use memwire_core::client::{
+    ClientBuilder, ClientConfig, ConfigError, FromConfig, Operation, Router,
+};
 
 use crate::net::Stream;
 use crate::rt::{AsyncClient, AsyncSocket, BoxFuture, Runtime, Timer};

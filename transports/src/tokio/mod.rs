@@ -32,7 +32,9 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
-use memwire_core::client::{ClientBuilder, ClientConfig, ConfigError, FromConfig, Operation, Router};
+use memwire_core::client::{
+    ClientBuilder, ClientConfig, ConfigError, FromConfig, Operation, Router,
+};
 
 use crate::net::Stream;
 use crate::rt::{AsyncClient, AsyncSocket, BoxFuture, Runtime, Timer};

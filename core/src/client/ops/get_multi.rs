@@ -117,12 +117,11 @@ impl Operation for GetMulti {
         let hits = match result {
             Ok(Response::Values(hits)) => hits,
             Ok(_) => {
-                self.error.get_or_insert(Error::Protocol(
-                    crate::ProtocolError::UnexpectedLine {
+                self.error
+                    .get_or_insert(Error::Protocol(crate::ProtocolError::UnexpectedLine {
                         line: "a reply other than values".into(),
                         request: "retrieval",
-                    },
-                ));
+                    }));
                 return;
             }
             Err(e) => {
@@ -193,7 +192,11 @@ mod tests {
         op.plan(&r, &mut out).unwrap();
         assert!(out.iter().all(|d| d.command.keys().len() <= 4));
         for d in &out {
-            assert!(d.command.keys().iter().all(|k| r.server_for_key(k) == d.server));
+            assert!(d
+                .command
+                .keys()
+                .iter()
+                .all(|k| r.server_for_key(k) == d.server));
         }
         let asked: usize = out.iter().map(|d| d.command.keys().len()).sum();
         assert_eq!(asked, 50);

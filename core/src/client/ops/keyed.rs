@@ -50,9 +50,10 @@ impl<T: FromResponse> Operation for Keyed<T> {
     type Output = Result<T, Error>;
 
     fn plan(&mut self, router: &Router, out: &mut Vec<Dispatch>) -> Result<(), Error> {
-        let command = self.command.take().ok_or(Error::InvalidArgument(
-            "an operation is planned once",
-        ))?;
+        let command = self
+            .command
+            .take()
+            .ok_or(Error::InvalidArgument("an operation is planned once"))?;
         let [key] = command.keys() else {
             return Err(Error::InvalidArgument(
                 "a keyed operation addresses exactly one key",
