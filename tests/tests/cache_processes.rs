@@ -2,13 +2,14 @@
 //! binary as a child (selected by an environment variable); parent and
 //! child, two threads each, add keys to the same namespace at the same
 //! time. The record is updated with `gets` + `cas`, so no key is lost.
-#![cfg(all(feature = "blocking", feature = "serde"))]
+#![cfg(feature = "blocking")]
 
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use memwire::cache::blocking::Cache;
+use memwire::Commands;
 use memwire_tests::Memcached;
 
 /// Set in the child: the server address.

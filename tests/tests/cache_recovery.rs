@@ -1,7 +1,7 @@
 //! A cache whose server is stopped keeps working (nothing stored, `None`
 //! read, failures reported to the hook) and uses the server again as soon
 //! as it is back: same `Cache`, no restart of the program.
-#![cfg(all(feature = "blocking", feature = "serde"))]
+#![cfg(feature = "blocking")]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ fn server_stopped_and_restarted() {
     let server = Memcached::start();
     let failures = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&failures);
-    let cache: Cache = Cache::builder()
+    let cache = Cache::builder()
         .server(server.addr())
         .track_keys(true)
         .retry_after(Duration::from_millis(100))

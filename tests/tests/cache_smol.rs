@@ -1,18 +1,18 @@
-//! The async smol [`Cache`]: the lovely.memcached seed's main examples
-//! with the same results as the blocking cache (`cache_lovely.rs`), plus
-//! concurrent tasks sharing tracked keys and degradation while the server
-//! is stopped.
-#![cfg(all(feature = "smol", feature = "serde"))]
+//! The async cache on smol (`cache::smol::Cache`, an `AsyncCache`): the
+//! lovely.memcached seed's main examples with the same results as the
+//! blocking cache (`cache_lovely.rs`), plus concurrent tasks sharing
+//! tracked keys and degradation while the server is stopped.
+#![cfg(feature = "smol")]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memwire::cache::smol::Cache;
-use memwire::cache::CacheError;
+use memwire::cache::{CacheBuilder, CacheError};
 use memwire_tests::Memcached;
 
-fn cache(server: &Memcached, failures: &Arc<AtomicUsize>) -> memwire::cache::CacheBuilder {
+fn cache(server: &Memcached, failures: &Arc<AtomicUsize>) -> CacheBuilder<Cache> {
     let failures = Arc::clone(failures);
     Cache::builder()
         .server(server.addr())
@@ -28,7 +28,7 @@ fn seed_examples() {
     let server = Memcached::start();
     let failures = Arc::default();
     smol::block_on(async {
-        let util: Cache = cache(&server, &failures).build().unwrap();
+        let util = cache(&server, &failures).build().unwrap();
         assert_eq!(util.servers(), [server.addr()]);
         assert_eq!(util.default_lifetime(), 3600);
         let key = util.set("cache_key", "cached value").await.unwrap();
@@ -47,8 +47,8 @@ fn seed_examples() {
         util.invalidate_all().await;
         assert_eq!(util.query::<String>("cache_key").await.unwrap(), None);
 
-        let util1: Cache = cache(&server, &failures).namespace("1").build().unwrap();
-        let util2: Cache = cache(&server, &failures).namespace("2").build().unwrap();
+        let util1 = cache(&server, &failures).namespace("1").build().unwrap();
+        let util2 = cache(&server, &failures).namespace("2").build().unwrap();
         util1.set(1, 1).await.unwrap();
         util2.set(2, 2).await.unwrap();
         assert_eq!(util1.query::<i32>(1).await.unwrap(), Some(1));
@@ -61,7 +61,7 @@ fn seed_examples() {
         util1.invalidate_all().await;
         assert_eq!(util2.query::<i32>(2).await.unwrap(), None);
 
-        let util3: Cache = cache(&server, &failures).track_keys(true).build().unwrap();
+        let util3 = cache(&server, &failures).track_keys(true).build().unwrap();
         for k in 1..=3 {
             util3.set(k, k).await.unwrap();
         }
@@ -108,7 +108,7 @@ fn concurrent_tasks_share_tracked_keys() {
     let server = Memcached::start();
     let failures = Arc::default();
     smol::block_on(async {
-        let cache: Cache = cache(&server, &failures).track_keys(true).build().unwrap();
+        let cache = cache(&server, &failures).track_keys(true).build().unwrap();
         let tasks: Vec<_> = (0..8u32)
             .map(|t| {
                 let cache = cache.clone();
@@ -134,7 +134,7 @@ fn server_stopped_and_restarted() {
     let server = Memcached::start();
     let failures = Arc::new(AtomicUsize::new(0));
     smol::block_on(async {
-        let cache: Cache = cache(&server, &failures).build().unwrap();
+        let cache = cache(&server, &failures).build().unwrap();
         cache.set("k", "before").await.unwrap();
         server.stop();
         assert_eq!(cache.set("k", "down").await.unwrap().len(), 32);

@@ -10,7 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use memwire::cache::blocking::Cache;
-use memwire::cache::CacheError;
+use memwire::cache::{CacheError, Json};
+use memwire::Commands;
 
 fn check(what: &str, ok: bool) -> Result<(), String> {
     println!("  {} {what}", if ok { "ok  " } else { "FAIL" });
@@ -37,7 +38,7 @@ fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
         defaults.default_lifetime()
     );
 
-    let util: Cache = build().build()?;
+    let util = build().build()?;
     util.invalidate_all();
 
     println!("== set returns the generated key; query");
@@ -66,8 +67,8 @@ fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     check("gone", util.query::<String>("cache_key")?.is_none())?;
 
     println!("== namespaces");
-    let util1: Cache = build().namespace("1").build()?;
-    let util2: Cache = build().namespace("2").build()?;
+    let util1 = build().namespace("1").build()?;
+    let util2 = build().namespace("2").build()?;
     util1.set(1, 1)?;
     util2.set(2, 2)?;
     println!(
@@ -106,7 +107,7 @@ fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     println!("== key tracking");
-    let util3: Cache = build().track_keys(true).build()?;
+    let util3 = build().track_keys(true).build()?;
     util3.set(1, 1)?;
     println!("  keys = {:?}", sorted(util3.keys()?));
     util3.set(2, 2)?;
@@ -182,6 +183,31 @@ fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
         util.raw().query::<String>("a")?.is_none(),
     )?;
 
+    println!("== values: each type has its encoding (memcached flags)");
+    util.raw().set("text", "cached value ä")?;
+    util.raw().set("bytes", vec![0u8, 255])?;
+    util.raw().set("number", 42)?;
+    util.raw().set("json", Json(("ä", [1.5, 2.0])))?;
+    for key in ["text", "bytes", "number", "json"] {
+        if let Some(v) = util.client().get(key)? {
+            println!("  {key}: flags {} data {:?}", v.flags, v.data);
+        }
+    }
+    let n: Option<i64> = util.raw().query("number")?;
+    check("a number reads back", n == Some(42))?;
+    let Json(pair): Json<(String, Vec<f64>)> = util.raw().query("json")?.ok_or("json missing")?;
+    check(
+        "a Json value reads back",
+        pair == ("ä".to_string(), vec![1.5, 2.0]),
+    )?;
+    check(
+        "a number is not text",
+        matches!(
+            util.raw().query::<String>("number"),
+            Err(CacheError::Decode(_))
+        ),
+    )?;
+
     println!("== statistics");
     for (server, stats) in util.statistics() {
         let items = stats
@@ -194,7 +220,7 @@ fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("== a server that is not there");
-    let down: Cache = Cache::builder()
+    let down = Cache::builder()
         .server("127.0.0.1:1")
         .on_error(|f| println!("  hook: {f}"))
         .build()?;

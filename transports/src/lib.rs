@@ -47,16 +47,16 @@ mod net;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
+pub mod cache;
 // Being ported to the client layer (uncomment when it compiles):
-// pub mod cache;
-// #[cfg(feature = "mio")]
-// pub mod mio;
-// #[cfg(any(feature = "smol", feature = "tokio"))]
-// mod rt;
-// #[cfg(feature = "smol")]
-// pub mod smol;
-// #[cfg(feature = "tokio")]
-// pub mod tokio;
+#[cfg(feature = "mio")]
+pub mod mio;
+#[cfg(any(feature = "smol", feature = "tokio"))]
+mod rt;
+#[cfg(feature = "smol")]
+pub mod smol;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use async_commands::AsyncCommands;
 pub use commands::Commands;

@@ -19,26 +19,15 @@
 //! encoding is self-delimiting (strings are quoted and escaped), so
 //! `("a", "bc")` and `("ab", "c")` never share a key.
 //!
-//! Types map like this (the Python 2 type in brackets):
-//!
-//! | Rust                                   | pickle protocol 0                  |
-//! |----------------------------------------|------------------------------------|
-//! | `&str`, `String`, `&[u8]` key, `char`  | `S'…'` (`str`, repr-escaped bytes) |
-//! | namespace (`&str`)                     | `V…` (`unicode`, raw-unicode-escape) |
-//! | integers, `bool`                       | `I…` (`int`), `L…L` beyond 64 bits |
-//! | `f32`, `f64`                           | `F…` (`float`, Python's repr)      |
-//! | `None`, `()`, unit structs             | `N` (`None`)                       |
-//! | tuples, tuple structs                  | `(…t` (`tuple`)                    |
-//! | `Vec`, slices, sequences               | `(l…a` (`list`)                    |
-//! | maps, structs                          | `(d…s` (`dict`, in serialization order) |
-//! | enum variants                          | `(S'Variant'…t` (a tuple)          |
-//!
-//! Byte sequences (`Vec<u8>`, `[u8]`) given as *serde* keys serialize as
-//! lists of integers, as serde defines them. Memo numbering follows
-//! cPickle (from 1); unlike Python, memwire never emits back-references for
-//! repeated objects, so a key holding the *same* interned Python object
-//! twice may hash differently in Python. Map keys hash in serialization
-//! order: use `BTreeMap`, not `HashMap`, in keys.
+//! Which Rust types are keys, and how each is pickled, is listed in
+//! [`codec`](super::codec): strings and bytes are Python `str` (`S'…'`),
+//! the namespace a Python `unicode` (`V…`), integers `I…` (`L…L` beyond 64
+//! bits), floats `F…` (Python's repr), `None`/`()` `N`, tuples `(…t`;
+//! `SerdeKey` (feature `serde`) adds lists (`(l…a`), dicts (`(d…s`, in
+//! serialization order: use `BTreeMap`, not `HashMap`) and enum variants.
+//! Memo numbering follows cPickle (from 1); unlike Python, memwire never
+//! emits back-references for repeated objects, so a key holding the *same*
+//! interned Python object twice may hash differently in Python.
 //!
 //! # Raw keys
 //!
@@ -51,7 +40,8 @@ use std::fmt::Write as _;
 use memwire_core::cluster::md5::md5;
 use memwire_core::key::validate;
 
-use super::CacheError;
+use super::float_text::python_repr;
+use super::{CacheError, CacheKey};
 
 /// Prefix of the memcached keys memwire reserves for its own records
 /// (key tracking). Raw keys may not start with it.
@@ -170,7 +160,7 @@ impl Pickler {
 
     /// A Python `float`, formatted like Python's `repr`.
     pub fn float(&mut self, f: f64) {
-        let _ = writeln!(StrSink(&mut self.out), "F{}", py_float_repr(f));
+        let _ = writeln!(StrSink(&mut self.out), "F{}", python_repr(f));
     }
 
     /// `None`.
@@ -229,58 +219,30 @@ impl std::fmt::Write for StrSink<'_> {
     }
 }
 
-/// Python's `repr(float)`: shortest round-trip digits, exponent form below
-/// 1e-4 and from 1e16 (`1e+16`, `1e-05`), `.0` on integral values.
-fn py_float_repr(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits: "1.5e-7".
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..16).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exp.abs());
-    }
-    let s = format!("{f}");
-    if s.contains('.') {
-        s
-    } else {
-        format!("{s}.0")
-    }
-}
-
 /// The memcached key of a hashed cache key: `md5_hex` of the pickle of
-/// `key` (written by `write_key`) or of `(namespace, key)`.
+/// `key`, or of `(namespace, key)`.
 ///
 /// ```
 /// use memwire::cache::keys::hashed_key;
-/// let k = hashed_key(None, |p| {
-///     p.string(b"cache_key");
-///     Ok(())
-/// })?;
-/// assert_eq!(k, "188693688126b424eb89e1385eca6f01");
+/// assert_eq!(hashed_key(None, "cache_key")?, "188693688126b424eb89e1385eca6f01");
+/// assert_eq!(hashed_key(Some("1"), &1)?.len(), 32);
 /// # Ok::<(), memwire::cache::CacheError>(())
 /// ```
 ///
 /// # Errors
 ///
-/// Whatever `write_key` returns.
-pub fn hashed_key(
+/// [`CacheError::Encode`] when the key cannot be pickled.
+pub fn hashed_key<K: CacheKey + ?Sized>(
     namespace: Option<&str>,
-    write_key: impl FnOnce(&mut Pickler) -> Result<(), CacheError>,
+    key: &K,
 ) -> Result<String, CacheError> {
     let mut p = Pickler::new();
     match namespace {
-        None => write_key(&mut p)?,
+        None => key.write_pickle(&mut p)?,
         Some(ns) => {
             p.begin_tuple();
             p.unicode(ns);
-            write_key(&mut p)?;
+            key.write_pickle(&mut p)?;
             p.end_tuple(2);
         }
     }
@@ -346,11 +308,7 @@ mod tests {
 
     #[test]
     fn matches_the_seed_key() {
-        let k = hashed_key(None, |p| {
-            p.string(b"cache_key");
-            Ok(())
-        })
-        .unwrap();
+        let k = hashed_key(None, "cache_key").unwrap();
         assert_eq!(k, "188693688126b424eb89e1385eca6f01");
         assert!(validate(k.as_bytes()).is_ok());
     }
@@ -426,22 +384,11 @@ mod tests {
 
     #[test]
     fn namespace_and_key_never_run_together() {
-        let k = |ns: &str, key: &str| {
-            hashed_key(Some(ns), |p| {
-                p.string(key.as_bytes());
-                Ok(())
-            })
-            .unwrap()
-        };
+        let k = |ns: &str, key: &str| hashed_key(Some(ns), key).unwrap();
         assert_ne!(k("a", "bc"), k("ab", "c"));
-        assert_ne!(
-            k("a", "bc"),
-            hashed_key(None, |p| {
-                p.string(b"abc");
-                Ok(())
-            })
-            .unwrap()
-        );
+        assert_ne!(k("a", "bc"), hashed_key(None, "abc").unwrap());
+        // The seed's namespaced keys: (u'1', 1).
+        assert_eq!(k("1", "x").len(), 32);
     }
 
     #[test]

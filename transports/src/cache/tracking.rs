@@ -20,8 +20,9 @@
 //! * `expires`: Unix time in seconds after which the entry is dead; `0`
 //!   never expires. It follows the item's lifetime (see [`expires_at`]).
 //! * `form`: how the original key is stored ([`KeyForm`]): `s` a string or
-//!   bytes, `j` the key's JSON (serde keys that are not strings), `r` a raw
-//!   key (as given, without the namespace).
+//!   bytes, `j` the key's JSON (keys that are not strings or bytes:
+//!   numbers, tuples, ...), `r` a raw key (as given, without the
+//!   namespace).
 //! * `hex`: the key's bytes, lower-case hex.
 //!
 //! Entries are unique by (form, bytes); dead entries are dropped whenever
@@ -29,22 +30,21 @@
 //! an argument.
 
 use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use memwire_core::Expiry;
 
 use super::keys::hex;
 
 /// Header line of a version 1 record.
 pub const HEADER_V1: &str = "memwire-keys 1";
 
-/// Lifetimes above this many seconds are absolute Unix times (memcached's
-/// rule: 30 days).
-pub const MAX_RELATIVE_LIFETIME: u32 = 60 * 60 * 24 * 30;
-
 /// How a tracked key is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KeyForm {
     /// A string or byte-string key (`s`).
     Text(Vec<u8>),
-    /// A serde key that is not a string, as JSON (`j`).
+    /// A key that is not a string or bytes, as JSON (`j`).
     Json(Vec<u8>),
     /// A raw key, without the namespace (`r`).
     Raw(Vec<u8>),
@@ -95,14 +95,27 @@ impl fmt::Display for RecordError {
 
 impl std::error::Error for RecordError {}
 
-/// When an item stored at `now` with `lifetime` expires, as Unix seconds
-/// (0 = never), by memcached's rule: 0 never, up to 30 days relative,
-/// above that an absolute Unix time.
-pub fn expires_at(lifetime: u32, now: u64) -> u64 {
-    match lifetime {
-        0 => 0,
-        l if l > MAX_RELATIVE_LIFETIME => u64::from(l),
-        l => now + u64::from(l),
+/// When an item stored at `now` with `expiry` expires, as Unix seconds
+/// (0 = never). A relative expiry is rounded up by a second, as memcached
+/// counts in whole seconds from its own clock tick: an entry may outlive
+/// its item by about a second, never the reverse.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use memwire::cache::tracking::expires_at;
+/// use memwire::Expiry;
+///
+/// let now = UNIX_EPOCH + Duration::from_millis(1_000_500);
+/// assert_eq!(expires_at(Expiry::Never, now), 0);
+/// assert_eq!(expires_at(Expiry::secs(60), now), 1_061);
+/// assert_eq!(expires_at(Expiry::At(UNIX_EPOCH + Duration::from_secs(5_000_000)), now), 5_000_000);
+/// ```
+pub fn expires_at(expiry: Expiry, now: SystemTime) -> u64 {
+    let unix = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    match expiry {
+        Expiry::Never => 0,
+        Expiry::In(d) => unix(now) + d.as_secs() + u64::from(d.subsec_nanos() > 0) + 1,
+        Expiry::At(t) => unix(t),
     }
 }
 
@@ -261,14 +274,22 @@ mod tests {
     }
 
     #[test]
-    fn expiry_follows_memcached() {
-        assert_eq!(expires_at(0, 1000), 0);
-        assert_eq!(expires_at(1, 1000), 1001);
+    fn entries_outlive_their_items() {
+        use std::time::Duration;
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(expires_at(Expiry::Never, at(1000)), 0);
+        // Stored at 1000.x for 1 s: listed until 1002.
+        assert_eq!(expires_at(Expiry::secs(1), at(1000)), 1002);
         assert_eq!(
-            expires_at(MAX_RELATIVE_LIFETIME, 0),
-            u64::from(MAX_RELATIVE_LIFETIME)
+            expires_at(Expiry::In(Duration::from_millis(1500)), at(1000)),
+            1003
         );
-        assert_eq!(expires_at(2_000_000_000, 5), 2_000_000_000);
+        assert_eq!(
+            expires_at(Expiry::At(at(2_000_000_000)), at(5)),
+            2_000_000_000
+        );
+        let r = Record::default();
+        assert_eq!(r.live(0).count(), 0);
     }
 
     #[test]
