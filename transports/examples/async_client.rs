@@ -113,13 +113,9 @@ fn main() -> ExitCode {
             .build()
             .map_err(|e| e.to_string())
             .and_then(|client| {
-                smol::block_on(demo(
-                    client,
-                    |task| smol::spawn(task),
-                    |d| async move {
-                        smol::Timer::after(d).await;
-                    },
-                ))
+                smol::block_on(demo(client, smol::spawn, |d| async move {
+                    smol::Timer::after(d).await;
+                }))
                 .map_err(|e| e.to_string())
             }),
         "tokio" => tokio::runtime::Builder::new_multi_thread()

@@ -42,7 +42,12 @@ pub use memwire_core::*;
 
 mod async_commands;
 mod commands;
-#[cfg(any(feature = "blocking", feature = "mio", feature = "smol", feature = "tokio"))]
+#[cfg(any(
+    feature = "blocking",
+    feature = "mio",
+    feature = "smol",
+    feature = "tokio"
+))]
 mod net;
 
 #[cfg(feature = "blocking")]
@@ -63,7 +68,12 @@ pub use commands::Commands;
 
 /// Lock `m`, going on with the data when another thread panicked while
 /// holding it: every critical section leaves the data consistent.
-#[cfg(any(feature = "blocking", feature = "mio", feature = "smol", feature = "tokio"))]
+#[cfg(any(
+    feature = "blocking",
+    feature = "mio",
+    feature = "smol",
+    feature = "tokio"
+))]
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
