@@ -64,6 +64,7 @@
 //! ([`Error::Timeout`], [`Error::Protocol`], [`Error::Closed`]) poison it
 //! and the transport reconnects — see [`Error::kind`].
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),

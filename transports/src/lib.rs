@@ -35,6 +35,7 @@
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use memwire_core::client::ops::{PerServer, StoreOptions};
 pub use memwire_core::client::{ClientBuilder, ClientConfig, ConfigError, FromConfig};
@@ -51,16 +52,20 @@ mod commands;
 mod net;
 
 #[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
 pub mod cache;
 // Being ported to the client layer (uncomment when it compiles):
 #[cfg(feature = "mio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mio")))]
 pub mod mio;
 #[cfg(any(feature = "smol", feature = "tokio"))]
 mod rt;
 #[cfg(feature = "smol")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smol")))]
 pub mod smol;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 
 pub use async_commands::AsyncCommands;
