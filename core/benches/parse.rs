@@ -90,7 +90,7 @@ fn encoding(c: &mut Criterion) {
             out.clear();
             let cmd: Command = Command::set("some:key:1234", data.clone())
                 .flags(12)
-                .exptime(30)
+                .expiry(memwire_core::Expiry::secs(30))
                 .into();
             black_box(cmd.encode(&mut out, &config).expect("valid"));
         })
