@@ -77,15 +77,16 @@ pub mod error;
 pub mod expiry;
 pub mod into_bytes;
 pub mod key;
+pub mod meta;
 pub mod request;
 pub mod response;
 pub mod stats;
 
 pub use connection::{Completion, Config, Connection, RequestId, DEFAULT_MAX_VALUE_LEN};
 pub use error::{Error, ErrorKind, ProtocolError};
-pub use key::KeyError;
 pub use expiry::Expiry;
 pub use into_bytes::IntoBytes;
+pub use key::KeyError;
 pub use request::{
     Arith, ArithOp, Command, Delete, FlushAll, Retrieve, Store, StoreMode, Touch, Verbosity,
 };

@@ -1,4 +1,4 @@
-//! Typed commands of memcached's text protocol and their encoding.
+//! Typed commands of memcached's text and meta protocols and their encoding.
 //!
 //! Build a command with a constructor on [`Command`], adjust it with the
 //! builder methods of the returned type, and hand it to
@@ -12,6 +12,10 @@
 //! # let _ = (set, gats, incr);
 //! ```
 //!
+//! The meta commands (`mg`, `ms`, `md`, `ma`, `mn`, `me`) are built the
+//! same way, with the `meta_*` constructors; their builders are in
+//! [`meta`](crate::meta).
+//!
 //! Encoding validates everything first (keys, value size, key count) and
 //! writes nothing when anything is wrong.
 
@@ -24,10 +28,11 @@ use crate::error::Error;
 use crate::expiry::Expiry;
 use crate::into_bytes::IntoBytes;
 use crate::key;
+use crate::meta::{MetaArithmetic, MetaCommand, MetaDebug, MetaDelete, MetaGet, MetaSet};
 use crate::response::Expect;
 use crate::stats::StatsGroup;
 
-/// A memcached text-protocol command.
+/// A memcached command: text protocol, or meta ([`Command::Meta`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Command {
@@ -51,6 +56,8 @@ pub enum Command {
     Stats(StatsGroup),
     /// `quit`: the server closes the connection; no reply.
     Quit,
+    /// A meta command: `mg`, `ms`, `md`, `ma`, `mn` or `me`.
+    Meta(MetaCommand),
 }
 
 /// `get`/`gets`/`gat`/`gats` for one or more keys.
@@ -272,8 +279,64 @@ impl Command {
         Command::Quit
     }
 
-    /// The keys this command addresses (empty for server-wide commands);
-    /// a transport routes by them.
+    /// `mg <key> v`: a meta get (see [`MetaGet`] for its flags).
+    ///
+    /// ```
+    /// use memwire_core::{Command, Config};
+    /// let mut out = bytes::BytesMut::new();
+    /// Command::from(Command::meta_get("foo").with_cas().with_ttl())
+    ///     .encode(&mut out, &Config::default())?;
+    /// assert_eq!(&out[..], b"mg foo c t v\r\n");
+    /// # Ok::<(), memwire_core::Error>(())
+    /// ```
+    pub fn meta_get(key: impl Into<Bytes>) -> MetaGet {
+        MetaGet::new(key)
+    }
+
+    /// `ms <key> <datalen>`: a meta set (see [`MetaSet`] for its modes and
+    /// flags).
+    ///
+    /// ```
+    /// use memwire_core::{Command, Config, Expiry};
+    /// let mut out = bytes::BytesMut::new();
+    /// Command::from(Command::meta_set("foo", "bar").flags(5).expiry(Expiry::secs(60)))
+    ///     .encode(&mut out, &Config::default())?;
+    /// assert_eq!(&out[..], b"ms foo 3 F5 T60\r\nbar\r\n");
+    /// # Ok::<(), memwire_core::Error>(())
+    /// ```
+    pub fn meta_set(key: impl Into<Bytes>, data: impl IntoBytes) -> MetaSet {
+        MetaSet::new(key, data)
+    }
+
+    /// `md <key>`: a meta delete (see [`MetaDelete`]).
+    pub fn meta_delete(key: impl Into<Bytes>) -> MetaDelete {
+        MetaDelete::new(key)
+    }
+
+    /// `ma <key> v`: add `delta` (see [`MetaArithmetic`]).
+    pub fn meta_incr(key: impl Into<Bytes>, delta: u64) -> MetaArithmetic {
+        MetaArithmetic::new(key, ArithOp::Incr, delta)
+    }
+
+    /// `ma <key> v MD`: subtract `delta`, stopping at 0.
+    pub fn meta_decr(key: impl Into<Bytes>, delta: u64) -> MetaArithmetic {
+        MetaArithmetic::new(key, ArithOp::Decr, delta)
+    }
+
+    /// `me <key>`: the item's internal metadata.
+    pub fn meta_debug(key: impl Into<Bytes>) -> MetaDebug {
+        MetaDebug::new(key)
+    }
+
+    /// `mn`: a no-op; its `MN` reply ends a batch of quiet meta requests.
+    pub fn meta_noop() -> Command {
+        Command::Meta(MetaCommand::NoOp)
+    }
+
+    /// The keys this command addresses (empty for server-wide commands and
+    /// `mn`); a transport routes by them. Meta keys are the raw bytes, also
+    /// when they travel base64-encoded, so placement does not depend on the
+    /// wire form.
     pub fn keys(&self) -> &[Bytes] {
         match self {
             Command::Retrieve(r) => &r.keys,
@@ -286,6 +349,7 @@ impl Command {
             | Command::Version
             | Command::Stats(_)
             | Command::Quit => &[],
+            Command::Meta(m) => m.key().map(std::slice::from_ref).unwrap_or_default(),
         }
     }
 
@@ -299,7 +363,10 @@ impl Command {
         }
     }
 
-    /// Whether the server is asked not to reply (`noreply`, `quit`).
+    /// Whether the server is asked not to reply (`noreply`, `quit`): the
+    /// request completes when it is queued. A quiet meta request (`q`) is
+    /// not: it completes when its reply, or a later request's, arrives (see
+    /// [`MetaCommand::is_quiet`]).
     pub fn is_quiet(&self) -> bool {
         match self {
             Command::Store(s) => s.noreply,
@@ -309,12 +376,15 @@ impl Command {
             Command::FlushAll(f) => f.noreply,
             Command::Verbosity(v) => v.noreply,
             Command::Quit => true,
-            Command::Retrieve(_) | Command::Version | Command::Stats(_) => false,
+            Command::Retrieve(_) | Command::Version | Command::Stats(_) | Command::Meta(_) => false,
         }
     }
 
     /// Check the command against the protocol's rules and `config`'s limits.
     pub fn validate(&self, config: &Config) -> Result<(), Error> {
+        if let Command::Meta(m) = self {
+            return m.validate(config);
+        }
         for k in self.keys() {
             key::validate(k)?;
         }
@@ -357,6 +427,9 @@ impl Command {
     /// assert_eq!(&out[..], b"set foo 12 30 3\r\nbar\r\n");
     /// ```
     pub fn encode(&self, out: &mut BytesMut, config: &Config) -> Result<Option<Expect>, Error> {
+        if let Command::Meta(m) = self {
+            return m.encode(out, config).map(|e| Some(Expect::Meta(e)));
+        }
         self.validate(config)?;
         let noreply = |out: &mut BytesMut, quiet: bool| {
             if quiet {
@@ -457,6 +530,8 @@ impl Command {
                 out.put_slice(b"quit\r\n");
                 return Ok(None);
             }
+            // Encoded above.
+            Command::Meta(_) => return Ok(None),
         };
         out.put_slice(b"\r\n");
         Ok(Some(if self.is_quiet() {
@@ -595,8 +670,14 @@ mod tests {
             wire(Command::get_multi(["a", "b"]).with_cas()),
             "gets a b\r\n"
         );
-        assert_eq!(wire(Command::get("a").touch(Expiry::secs(30))), "gat 30 a\r\n");
-        assert_eq!(wire(Command::get("a").with_cas().touch(Expiry::Never)), "gats 0 a\r\n");
+        assert_eq!(
+            wire(Command::get("a").touch(Expiry::secs(30))),
+            "gat 30 a\r\n"
+        );
+        assert_eq!(
+            wire(Command::get("a").with_cas().touch(Expiry::Never)),
+            "gats 0 a\r\n"
+        );
     }
 
     #[test]
@@ -616,7 +697,11 @@ mod tests {
             "prepend k 0 0 2 noreply\r\nab\r\n"
         );
         assert_eq!(
-            wire(Command::cas("k", "a\r\nb", u64::MAX).flags(1).expiry(Expiry::secs(2))),
+            wire(
+                Command::cas("k", "a\r\nb", u64::MAX)
+                    .flags(1)
+                    .expiry(Expiry::secs(2))
+            ),
             "cas k 1 2 4 18446744073709551615\r\na\r\nb\r\n"
         );
     }
@@ -633,7 +718,10 @@ mod tests {
             wire(Command::decr("k", 1).noreply()),
             "decr k 1 noreply\r\n"
         );
-        assert_eq!(wire(Command::touch("k", Expiry::secs(30))), "touch k 30\r\n");
+        assert_eq!(
+            wire(Command::touch("k", Expiry::secs(30))),
+            "touch k 30\r\n"
+        );
         assert_eq!(
             wire(Command::set("k", "v").expiry(Expiry::In(std::time::Duration::ZERO))),
             "set k 0 -1 1\r\nv\r\n"
@@ -715,10 +803,9 @@ mod tests {
                     .into(),
                 |e| matches!(e, Error::InvalidArgument(_)),
             ),
-            (
-                Command::touch("k", Expiry::secs(31 * 86_400)).into(),
-                |e| matches!(e, Error::InvalidArgument(_)),
-            ),
+            (Command::touch("k", Expiry::secs(31 * 86_400)).into(), |e| {
+                matches!(e, Error::InvalidArgument(_))
+            }),
         ];
         for (cmd, check) in cases {
             let mut out = BytesMut::new();
