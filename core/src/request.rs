@@ -427,10 +427,10 @@ impl Command {
     /// assert_eq!(&out[..], b"set foo 12 30 3\r\nbar\r\n");
     /// ```
     pub fn encode(&self, out: &mut BytesMut, config: &Config) -> Result<Option<Expect>, Error> {
-        if let Command::Meta(m) = self {
-            return m.encode(out, config).map(|e| Some(Expect::Meta(e)));
+        if !matches!(self, Command::Meta(_)) {
+            // (A meta command checks itself as it encodes.)
+            self.validate(config)?;
         }
-        self.validate(config)?;
         let noreply = |out: &mut BytesMut, quiet: bool| {
             if quiet {
                 out.put_slice(b" noreply");
@@ -530,8 +530,7 @@ impl Command {
                 out.put_slice(b"quit\r\n");
                 return Ok(None);
             }
-            // Encoded above.
-            Command::Meta(_) => return Ok(None),
+            Command::Meta(m) => return m.encode(out, config).map(|e| Some(Expect::Meta(e))),
         };
         out.put_slice(b"\r\n");
         Ok(Some(if self.is_quiet() {

@@ -74,15 +74,22 @@
 //! # Ok::<(), memwire_core::Error>(())
 //! ```
 
+mod arithmetic;
+mod command;
+mod delete;
+mod encode;
 pub(crate) mod expect;
+mod get;
 mod opaque;
 pub(crate) mod parse;
 mod reply;
-mod request;
+mod set;
 
+pub use arithmetic::MetaArithmetic;
+pub use command::{MetaCommand, MetaDebug};
+pub use delete::MetaDelete;
 pub use expect::{MetaExpect, MetaKind};
+pub use get::MetaGet;
 pub use opaque::Opaque;
 pub use reply::{DebugInfo, MetaReply, MetaStatus, ReturnedFlags, Ttl};
-pub use request::{
-    MetaArithmetic, MetaCommand, MetaDebug, MetaDelete, MetaGet, MetaSet, MetaSetMode,
-};
+pub use set::{MetaSet, MetaSetMode};

@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::meta::opaque::Opaque;
+use crate::response::Value;
 
 /// A successful meta reply: `VA`, `HD`, `EN`, `MN` or `ME`, with the flags
 /// the request asked for. (`NS`, `EX` and `NF` are the errors
@@ -70,6 +71,27 @@ impl MetaReply {
             MetaStatus::Value(data) => Some(data),
             _ => None,
         }
+    }
+
+    /// A hit as the [`Value`] a text-protocol retrieval returns: the data of
+    /// a `VA` reply with its client flags (0 unless `f` was asked for) and
+    /// CAS value (if `c` was); `None` for anything else. `key` is the
+    /// request's key (a reply returns it only with `k`).
+    ///
+    /// ```
+    /// use memwire_core::meta::{MetaReply, MetaStatus};
+    /// let mut hit = MetaReply::new(MetaStatus::Value("v".into()));
+    /// hit.flags.cas = Some(9);
+    /// let value = hit.into_item("k".into()).unwrap();
+    /// assert_eq!((&value.key[..], value.flags, value.cas), (&b"k"[..], 0, Some(9)));
+    /// ```
+    pub fn into_item(self, key: Bytes) -> Option<Value> {
+        let MetaStatus::Value(data) = self.status else {
+            return None;
+        };
+        let mut value = Value::new(key, self.flags.client_flags.unwrap_or(0), data);
+        value.cas = self.flags.cas;
+        Some(value)
     }
 
     /// The value of a `VA` reply read as a decimal number (the new value

@@ -3,6 +3,8 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
+use crate::expiry::Expiry;
+use crate::meta::MetaSetMode;
 use crate::request::Command;
 use crate::ErrorKind;
 
