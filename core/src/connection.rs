@@ -246,7 +246,9 @@ impl Connection {
     }
 
     /// Whether a reply is awaited: some request other than `noreply` ones is
-    /// in flight.
+    /// in flight. A quiet meta request counts: it completes when its reply
+    /// or a later request's arrives, so end a batch of them with `mn`
+    /// ([`Command::meta_noop`]) or it waits for its deadline.
     pub fn wants_read(&self) -> bool {
         self.dead.is_none() && self.pending.iter().any(|p| !p.quiet)
     }

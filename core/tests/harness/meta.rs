@@ -49,6 +49,12 @@ fn is_text_key(key: &[u8]) -> bool {
     memwire_core::key::validate(key).is_ok()
 }
 
+/// Whether a server could return `key` base64-encoded: only keys stored
+/// with `b` are, and memcached takes those up to 250 bytes encoded.
+fn fits_base64(key: &[u8]) -> bool {
+    key.len() <= memwire_core::key::MAX_BINARY_KEY_LEN
+}
+
 /// The wire tokens of returned flags, in a canonical order rotated by
 /// `rotate` (the server returns flags in the order they were asked for).
 fn flag_tokens(f: &ReturnedFlags, rotate: u8) -> Vec<Vec<u8>> {
@@ -323,7 +329,7 @@ impl MetaAnswerSeed {
         if self.key {
             if let Some(key) = &expect.key {
                 echo.key = Some(key.clone());
-                echo.base64_key = self.b || !is_text_key(key);
+                echo.base64_key = self.b && fits_base64(key) || !is_text_key(key);
             }
         }
         let mut item = echo.clone();
@@ -384,7 +390,7 @@ impl MetaAnswerSeed {
                     .map(|(n, v)| (word(n, true), word(v, false)))
                     .collect();
                 let mut r = MetaReply::new(MetaStatus::Debug(DebugInfo { fields }));
-                r.flags.base64_key = self.b || !is_text_key(&key);
+                r.flags.base64_key = self.b && fits_base64(&key) || !is_text_key(&key);
                 r.flags.key = Some(key);
                 Ok(Response::Meta(r))
             }
