@@ -433,3 +433,23 @@ fn a_poisoned_connection_refuses_meta_requests() {
     assert!(c.is_poisoned());
     let _ = Opaque::from(0u32);
 }
+
+#[test]
+fn an_mn_fences_a_quiet_batch_so_later_errors_are_attributed() {
+    let commands: Vec<Command> = vec![
+        Command::meta_set("a", "1").quiet().into(),
+        Command::meta_set("b", "2").quiet().into(),
+        Command::meta_noop(),
+        Command::meta_incr("a", 1).into(),
+        Command::meta_get("c").opaque(9u32).into(),
+    ];
+    // The `ma` meets a non-numeric value; `c` misses on a server older than
+    // 1.6.18, which reflects no token on `EN`.
+    let replies = b"MN\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\nEN\r\n";
+    let (c, got) = run_every_way(&commands, replies);
+    assert_eq!(
+        got,
+        ["HD (silent)", "HD (silent)", "MN", "NonNumeric", "EN"]
+    );
+    assert!(!c.is_poisoned());
+}

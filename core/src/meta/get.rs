@@ -88,7 +88,8 @@ impl MetaGet {
     }
 
     /// Drop `v`: the reply is `HD` on a hit, without the value (to read
-    /// metadata, touch, or test existence).
+    /// metadata, touch, or test existence). memcached before 1.6.18 refuses
+    /// an `mg` with no flag at all.
     pub fn without_value(mut self) -> Self {
         self.value = false;
         self

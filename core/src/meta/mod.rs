@@ -17,7 +17,11 @@
 //!   the raw key.
 //! * **Attribution.** A reply's opaque token (`O`) must be the request's,
 //!   and a returned key (`k`) the request's key; a mismatch poisons the
-//!   connection, so a value is never delivered to the wrong request.
+//!   connection, so a value is never delivered to the wrong request. (A
+//!   bare `EN` is accepted: memcached before 1.6.18 reflects no flags on a
+//!   miss.)
+//! * **Servers.** The meta protocol as documented here (`HD`, not `OK`)
+//!   is memcached 1.6.10 and later.
 //! * **Quiet mode.** A quiet request (`q`) gets no reply for its nominal
 //!   outcome (an `mg` miss, an `ms`/`md`/`ma` success). It stays pending
 //!   and completes with that outcome, flagged [`MetaReply::silent`], when a

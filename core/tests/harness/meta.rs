@@ -467,8 +467,11 @@ pub fn fits(expect: &MetaExpect, config: &Config, result: &Result<Response, Erro
                 MetaStatus::Debug(_) => expect.kind == Debug,
                 _ => false,
             };
-            let opaque =
-                matches!(r.status, MetaStatus::Debug(_)) || r.flags.opaque == expect.opaque;
+            // (memcached before 1.6.18 reflects no flags on `EN`.)
+            let bare_miss = r.status == MetaStatus::Miss && r.flags == ReturnedFlags::default();
+            let opaque = matches!(r.status, MetaStatus::Debug(_))
+                || bare_miss
+                || r.flags.opaque == expect.opaque;
             let key = r.flags.key.is_none() || r.flags.key == expect.key;
             status && opaque && key
         }

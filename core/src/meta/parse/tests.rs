@@ -175,12 +175,14 @@ fn base64_keys_are_decoded_and_checked() {
 fn opaque_tokens_must_match() {
     let e = with(MetaKind::Get, |e| e.opaque = Some(Opaque::from(1u32)));
     assert_eq!(ok(&e, b"HD O1\r\n").flags.opaque, Some(Opaque::from(1u32)));
-    for wire in [&b"HD O2\r\n"[..], b"HD\r\n", b"EN\r\n", b"HD O12\r\n"] {
+    for wire in [&b"HD O2\r\n"[..], b"HD\r\n", b"EN O2\r\n", b"HD O12\r\n"] {
         assert!(
             matches!(violation(&e, wire), ProtocolError::OpaqueMismatch { .. }),
             "{wire:?}"
         );
     }
+    // memcached before 1.6.18 reflects nothing on a miss.
+    assert!(ok(&e, b"EN\r\n").is_miss());
     // A reply with a token to a request without one.
     assert!(matches!(
         violation(&get_v(), b"VA 1 O1\r\nx\r\n"),
