@@ -7,16 +7,25 @@
 //! nobody asked for — *poisons* the connection: every pending request fails,
 //! every later call says so, and the transport must reconnect. A value is
 //! never delivered to the wrong request.
+//!
+//! A quiet meta request (`q`) may get no reply at all: it stays pending and
+//! completes with the outcome its silence means when a reply to a later
+//! request arrives. Which pending request a reply answers is then decided
+//! by its opaque token (see [`meta`](crate::meta)).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 
 use crate::error::{show_line, Error, ProtocolError};
+use crate::meta::parse::{claim, Claim};
+use crate::meta::{MetaReply, Opaque};
 use crate::request::Command;
-use crate::response::{line_start, Expect, LineStart, Response, ResponseParser, Status};
+use crate::response::{
+    is_error_line, line_start, Expect, LineStart, Response, ResponseParser, Status,
+};
 
 /// Default for [`Config::max_value_len`]: 1 MiB, memcached's default item
 /// size limit (`-I 1m`). A larger value is refused before anything is
@@ -110,8 +119,23 @@ struct Pending {
     abandoned: bool,
     /// A `noreply` request: it completed at send; only an error can follow.
     quiet: bool,
-    /// This quiet request has claimed the error line now arriving.
-    owns_error: bool,
+    /// A quiet meta request: the outcome its silence means. It completes
+    /// with it when a later request's reply arrives first.
+    silent: Option<MetaReply>,
+    /// The opaque token its reply must carry (meta requests).
+    opaque: Option<Opaque>,
+    /// The batch of quiet requests it belongs to (see `Connection::batch`).
+    batch: u64,
+    /// This request that may get no reply has claimed the reply now
+    /// arriving.
+    claimed: bool,
+}
+
+impl Pending {
+    /// Whether the server may send nothing for this request.
+    fn may_be_silent(&self) -> bool {
+        self.quiet || self.silent.is_some()
+    }
 }
 
 /// The sans-IO state of one connection to one memcached server.
@@ -144,6 +168,19 @@ pub struct Connection {
     /// `quit` was sent: no more requests.
     quitting: bool,
     noreply_error: Option<Error>,
+    /// How far the first line of the input has been searched for `\n`
+    /// while finding out which quiet request a reply answers.
+    scanned: usize,
+    /// How many requests ahead of the one whose reply is being parsed got
+    /// no reply: they complete with their silent outcome once that reply
+    /// has parsed (and fail with the connection if it does not).
+    ahead: usize,
+    /// The open batch: requests that may get no reply, sent since the last
+    /// request that always gets one. A reply may answer any of them or the
+    /// request that closes the batch, so their opaque tokens must differ.
+    batch: u64,
+    /// The opaque tokens pending in the open batch, with their counts.
+    batch_opaques: HashMap<Opaque, usize>,
 }
 
 impl Connection {
@@ -159,6 +196,10 @@ impl Connection {
             dead: None,
             quitting: false,
             noreply_error: None,
+            scanned: 0,
+            ahead: 0,
+            batch: 0,
+            batch_opaques: HashMap::new(),
         }
     }
 
@@ -205,7 +246,9 @@ impl Connection {
     }
 
     /// Whether a reply is awaited: some request other than `noreply` ones is
-    /// in flight.
+    /// in flight. A quiet meta request counts: it completes when its reply
+    /// or a later request's arrives, so end a batch of them with `mn`
+    /// ([`Command::meta_noop`]) or it waits for its deadline.
     pub fn wants_read(&self) -> bool {
         self.dead.is_none() && self.pending.iter().any(|p| !p.quiet)
     }
@@ -232,7 +275,17 @@ impl Connection {
     /// [`Connection::handle_timeout`]).
     ///
     /// A `noreply` command (and `quit`) completes at once with
-    /// [`Response::Sent`]. On error nothing is queued.
+    /// [`Response::Sent`]. A quiet meta command (`q`) stays pending until
+    /// its reply or a later request's arrives; if it has no opaque token it
+    /// gets one, its request id in decimal. On error nothing is queued.
+    ///
+    /// # Errors
+    ///
+    /// Bad input (see [`Command::encode`]); [`Error::InvalidArgument`] for a
+    /// meta command whose opaque token a pending quiet request of the same
+    /// batch already carries (a reply could not be told apart);
+    /// [`Error::Closed`] or [`Error::Poisoned`] when the connection is
+    /// unusable.
     pub fn send(
         &mut self,
         command: impl Into<Command>,
@@ -247,9 +300,10 @@ impl Connection {
         if self.quitting {
             return Err(Error::Closed);
         }
-        let command = command.into();
-        let expect = command.encode(&mut self.output, &self.config)?;
+        let mut command = command.into();
         let id = RequestId(self.next_id);
+        let opaque = self.opaque_for(&mut command, id)?;
+        let expect = command.encode(&mut self.output, &self.config)?;
         self.next_id += 1;
         match expect {
             None => {
@@ -267,14 +321,31 @@ impl Connection {
                         result: Ok(Response::Sent),
                     });
                 }
-                self.pending.push_back(Pending {
+                let silent = match &expect {
+                    Expect::Meta(m) => m.silent_outcome(),
+                    _ => None,
+                };
+                let pending = Pending {
                     id,
                     parser: ResponseParser::new(expect, &self.config),
                     deadline: if quiet { None } else { deadline },
                     abandoned: false,
                     quiet,
-                    owns_error: false,
-                });
+                    silent,
+                    opaque,
+                    batch: self.batch,
+                    claimed: false,
+                };
+                if pending.may_be_silent() {
+                    if let Some(o) = &pending.opaque {
+                        *self.batch_opaques.entry(o.clone()).or_default() += 1;
+                    }
+                } else {
+                    // A request that always gets a reply closes the batch.
+                    self.batch += 1;
+                    self.batch_opaques.clear();
+                }
+                self.pending.push_back(pending);
             }
         }
         Ok(id)
@@ -384,7 +455,9 @@ impl Connection {
                 self.kill(ProtocolError::UnsolicitedData(n).into(), |_| true);
                 return;
             };
-            if head.quiet && !head.owns_error {
+            if self.ahead > 0 || head.claimed {
+                // The reply being parsed has an owner already.
+            } else if head.quiet {
                 match line_start(&self.input) {
                     LineStart::Incomplete => return,
                     LineStart::Other => {
@@ -395,28 +468,27 @@ impl Connection {
                     LineStart::Error => {
                         if self.pending.iter().any(|p| !p.quiet) {
                             // Could be the noreply request's error or the next
-                            // request's reply: refuse to guess. Name the kind of
-                            // error only: how much of its message has arrived
-                            // depends on how the bytes were split.
-                            let end = memchr::memchr2(b' ', b'\r', &self.input)
-                                .unwrap_or(self.input.len());
-                            let word = show_line(self.input.get(..end).unwrap_or_default());
-                            self.kill(ProtocolError::AmbiguousError(word).into(), |_| true);
+                            // request's reply: refuse to guess.
+                            self.kill_ambiguous();
                             return;
                         }
                         if let Some(head) = self.pending.front_mut() {
-                            head.owns_error = true;
+                            head.claimed = true;
                         }
                     }
                 }
+            } else if head.silent.is_some() && !self.attribute() {
+                return;
             }
-            let Some(head) = self.pending.front_mut() else {
+            let Some(owner) = self.pending.get_mut(self.ahead) else {
                 return;
             };
-            match head.parser.parse(&mut self.input) {
+            match owner.parser.parse(&mut self.input) {
                 Ok(Status::Partial) => return,
                 Ok(Status::Complete(result)) => {
+                    self.complete_silent_ahead();
                     if let Some(done) = self.pending.pop_front() {
+                        self.leave_batch(&done);
                         if done.quiet {
                             self.noreply_error = result.err();
                         } else if !done.abandoned {
@@ -428,9 +500,154 @@ impl Connection {
                     }
                 }
                 Err(e) => {
-                    let head = self.pending.front().map(|p| p.id);
-                    self.kill(e.into(), |p| Some(p.id) == head);
+                    let owner = self.pending.get(self.ahead).map(|p| p.id);
+                    self.kill(e.into(), |p| Some(p.id) == owner);
                     return;
+                }
+            }
+        }
+    }
+
+    /// The reply that answered a later request has parsed: the requests
+    /// ahead of it that got no reply had their silent outcome.
+    fn complete_silent_ahead(&mut self) {
+        for _ in 0..std::mem::take(&mut self.ahead) {
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            self.leave_batch(&p);
+            if let (Some(silent), false) = (p.silent, p.abandoned) {
+                self.completions.push_back(Completion {
+                    id: p.id,
+                    result: Ok(Response::Meta(silent)),
+                });
+            }
+        }
+    }
+
+    /// The head of the queue is a quiet meta request, which may have sent
+    /// nothing: find which pending request the reply now arriving answers,
+    /// claim it for that request and count the requests ahead of it (they
+    /// got no reply). `false` when the reply's first line is not complete
+    /// yet, or the connection was poisoned.
+    ///
+    /// A quiet request can only get a meta reply carrying its opaque
+    /// token, or an error line. So a meta reply goes to the first request
+    /// of the batch whose token it carries, else to the first request that
+    /// always gets a reply (which checks the token itself); any other line
+    /// goes to that request too; an error line goes to the head only if no
+    /// other request could have caused it.
+    fn attribute(&mut self) -> bool {
+        let from = self.scanned.min(self.input.len());
+        let found = self
+            .input
+            .get(from..)
+            .and_then(|rest| memchr::memchr(b'\n', rest));
+        let max = self.config.max_line_len.saturating_add(1);
+        // Measured as the parser measures, so the verdict is the same
+        // however the bytes were split.
+        let too_long = match found {
+            None => self.input.len() > max,
+            Some(offset) => from + offset > max,
+        };
+        if too_long {
+            let head = self.pending.front().map(|p| p.id);
+            let max = self.config.max_line_len;
+            self.kill(ProtocolError::LineTooLong { max }.into(), |p| {
+                Some(p.id) == head
+            });
+            return false;
+        }
+        let Some(offset) = found else {
+            self.scanned = self.input.len();
+            return false;
+        };
+        self.scanned = 0;
+        let newline = from + offset;
+        let line = self.input.get(..newline).unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if is_error_line(line) {
+            if self.pending.len() > 1 {
+                self.kill_ambiguous();
+                return false;
+            }
+            if let Some(head) = self.pending.front_mut() {
+                head.claimed = true;
+            }
+            return true;
+        }
+        let opaque = match claim(line) {
+            Claim::Meta(opaque) => opaque,
+            Claim::Other => None,
+        };
+        let owner = self.pending.iter().position(|p| {
+            !p.may_be_silent()
+                || opaque.is_some_and(|o| p.opaque.as_ref().is_some_and(|p| p.as_bytes() == o))
+        });
+        let Some(owner) = owner else {
+            let line = show_line(line);
+            self.kill(ProtocolError::Unattributable(line).into(), |_| false);
+            return false;
+        };
+        self.ahead = owner;
+        if let Some(p) = self.pending.get_mut(owner) {
+            p.claimed = true;
+        }
+        true
+    }
+
+    /// An error line arrived that more than one pending request could have
+    /// caused: poison. Name the kind of error only: how much of its message
+    /// has arrived depends on how the bytes were split.
+    fn kill_ambiguous(&mut self) {
+        let end = memchr::memchr2(b' ', b'\r', &self.input).unwrap_or(self.input.len());
+        let word = show_line(self.input.get(..end).unwrap_or_default());
+        self.kill(ProtocolError::AmbiguousError(word).into(), |_| true);
+    }
+
+    /// The opaque token of a meta `command` about to be sent as `id`: a
+    /// quiet one without a token gets one; a token already pending in the
+    /// open batch is refused.
+    fn opaque_for(&self, command: &mut Command, id: RequestId) -> Result<Option<Opaque>, Error> {
+        let Command::Meta(meta) = command else {
+            return Ok(None);
+        };
+        let quiet = meta.is_quiet();
+        let Some(slot) = meta.opaque_slot() else {
+            return Ok(None);
+        };
+        let in_use = |o: &Opaque| self.batch_opaques.contains_key(o);
+        match slot {
+            Some(o) if in_use(o) => Err(Error::InvalidArgument(
+                "the opaque token is already used by a pending quiet request of the same batch",
+            )),
+            Some(o) => Ok(Some(o.clone())),
+            None if quiet => {
+                // The request id, unless a caller's token took it.
+                let mut token = Opaque::from(id.0);
+                let mut n = 0u64;
+                while in_use(&token) {
+                    n += 1;
+                    token = Opaque::new(format!("{}.{n}", id.0))?;
+                }
+                *slot = Some(token.clone());
+                Ok(Some(token))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A request leaves the queue: forget its token if it is in the open
+    /// batch.
+    fn leave_batch(&mut self, p: &Pending) {
+        if p.batch != self.batch || !p.may_be_silent() {
+            return;
+        }
+        if let Some(o) = &p.opaque {
+            if let Some(n) = self.batch_opaques.get_mut(o) {
+                *n -= 1;
+                if *n == 0 {
+                    self.batch_opaques.remove(o);
                 }
             }
         }
@@ -457,9 +674,14 @@ impl Connection {
         }
         self.input.clear();
         self.output.clear();
+        self.scanned = 0;
+        self.ahead = 0;
+        self.batch_opaques.clear();
         self.dead = Some(cause);
     }
 }
 
+#[cfg(test)]
+mod meta_tests;
 #[cfg(test)]
 mod tests;

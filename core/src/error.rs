@@ -10,6 +10,10 @@
 //!   [`Error::Closed`], [`Error::Poisoned`], [`Error::Io`]): the transport
 //!   must reconnect.
 //!
+//! Meta replies map onto the same outcomes: `NS` is [`Error::NotStored`],
+//! `EX` [`Error::Exists`] and `NF` [`Error::NotFound`]; `EN` (a miss) is not
+//! an error.
+//!
 //! [`Error::kind`] tells the three apart. A cache miss is not an error.
 
 use std::sync::Arc;
@@ -330,6 +334,27 @@ pub enum ProtocolError {
     /// the kind of error line: `ERROR`, `CLIENT_ERROR` or `SERVER_ERROR`.
     #[error("error reply {0} cannot be attributed: noreply requests were in flight")]
     AmbiguousError(String),
+    /// A meta reply's opaque token (`O`) is not the one of the request it
+    /// answers (or one of them has none).
+    #[error("reply with opaque {got:?} answers a request with opaque {expected:?}")]
+    OpaqueMismatch {
+        /// The request's token.
+        expected: Option<String>,
+        /// The reply's token.
+        got: Option<String>,
+    },
+    /// A meta reply returned (`k`) another key than the request's.
+    #[error("reply for key {got:?} answers a request for key {expected:?}")]
+    KeyMismatch {
+        /// The request's key, shortened.
+        expected: String,
+        /// The returned key, shortened.
+        got: String,
+    },
+    /// A meta reply arrived while only quiet meta requests were pending and
+    /// it carries none of their opaque tokens.
+    #[error("reply {0:?} answers none of the pending quiet requests")]
+    Unattributable(String),
 }
 
 /// Shorten and lossily decode a wire line for an error message.

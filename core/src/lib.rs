@@ -1,5 +1,5 @@
-//! memwire-core: memcached's text protocol and a memcached client's
-//! decisions, as pure state machines.
+//! memwire-core: memcached's text and meta protocols and a memcached
+//! client's decisions, as pure state machines.
 //!
 //! This crate does no I/O, spawns no threads and reads no clock. A
 //! [`Connection`] turns [`Command`]s into bytes and bytes into
@@ -59,6 +59,35 @@
 //! ```
 //!
 //! A miss is not an error: it is simply absent from [`Response::Values`].
+//!
+//! # The meta protocol
+//!
+//! The meta commands (`mg`, `ms`, `md`, `ma`, `mn`, `me`) share the same
+//! [`Connection`]: build them with [`Command::meta_get`] and its siblings,
+//! and read [`Response::Meta`]. Quiet requests (`q`) may get no reply at
+//! all; they complete when a later reply arrives, so a multi-get is a batch
+//! of quiet `mg`s closed by an `mn`, one completion per request:
+//!
+//! ```
+//! use memwire_core::{Command, Config, Connection, Response};
+//!
+//! let mut conn = Connection::new(Config::default());
+//! let a = conn.send(Command::meta_get("a").quiet(), None)?;
+//! let b = conn.send(Command::meta_get("b").quiet(), None)?;
+//! conn.send(Command::meta_noop(), None)?;
+//! assert_eq!(conn.pending_output(), b"mg a O0 q v\r\nmg b O1 q v\r\nmn\r\n");
+//! conn.handle_input(b"VA 1 O1\r\nB\r\nMN\r\n"); // `a` missed: nothing was sent for it
+//! for (id, hit) in [(a, None), (b, Some("B"))] {
+//!     let done = conn.poll_response().unwrap();
+//!     let Ok(Response::Meta(reply)) = done.result else { panic!() };
+//!     assert_eq!((done.id, reply.value().map(|v| &v[..])), (id, hit.map(str::as_bytes)));
+//! }
+//! # Ok::<(), memwire_core::Error>(())
+//! ```
+//!
+//! Replies are matched to requests by their opaque tokens (a mismatch
+//! poisons the connection), keys that are not valid text keys travel
+//! base64-encoded, and the returned flags are typed: see [`meta`].
 //! Per-request failures ([`Error::NotStored`], [`Error::Exists`],
 //! [`Error::NotFound`], ...) leave the connection usable; fatal ones
 //! ([`Error::Timeout`], [`Error::Protocol`], [`Error::Closed`]) poison it
@@ -78,6 +107,7 @@ pub mod error;
 pub mod expiry;
 pub mod into_bytes;
 pub mod key;
+pub mod meta;
 pub mod request;
 pub mod response;
 pub mod stats;

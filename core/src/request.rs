@@ -1,4 +1,4 @@
-//! Typed commands of memcached's text protocol and their encoding.
+//! Typed commands of memcached's text and meta protocols and their encoding.
 //!
 //! Build a command with a constructor on [`Command`], adjust it with the
 //! builder methods of the returned type, and hand it to
@@ -12,6 +12,10 @@
 //! # let _ = (set, gats, incr);
 //! ```
 //!
+//! The meta commands (`mg`, `ms`, `md`, `ma`, `mn`, `me`) are built the
+//! same way, with the `meta_*` constructors; their builders are in
+//! [`meta`](crate::meta).
+//!
 //! Encoding validates everything first (keys, value size, key count) and
 //! writes nothing when anything is wrong.
 
@@ -24,10 +28,11 @@ use crate::error::Error;
 use crate::expiry::Expiry;
 use crate::into_bytes::IntoBytes;
 use crate::key;
+use crate::meta::{MetaArithmetic, MetaCommand, MetaDebug, MetaDelete, MetaGet, MetaSet};
 use crate::response::Expect;
 use crate::stats::StatsGroup;
 
-/// A memcached text-protocol command.
+/// A memcached command: text protocol, or meta ([`Command::Meta`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Command {
@@ -51,6 +56,8 @@ pub enum Command {
     Stats(StatsGroup),
     /// `quit`: the server closes the connection; no reply.
     Quit,
+    /// A meta command: `mg`, `ms`, `md`, `ma`, `mn` or `me`.
+    Meta(MetaCommand),
 }
 
 /// `get`/`gets`/`gat`/`gats` for one or more keys.
@@ -272,8 +279,64 @@ impl Command {
         Command::Quit
     }
 
-    /// The keys this command addresses (empty for server-wide commands);
-    /// a transport routes by them.
+    /// `mg <key> v`: a meta get (see [`MetaGet`] for its flags).
+    ///
+    /// ```
+    /// use memwire_core::{Command, Config};
+    /// let mut out = bytes::BytesMut::new();
+    /// Command::from(Command::meta_get("foo").with_cas().with_ttl())
+    ///     .encode(&mut out, &Config::default())?;
+    /// assert_eq!(&out[..], b"mg foo c t v\r\n");
+    /// # Ok::<(), memwire_core::Error>(())
+    /// ```
+    pub fn meta_get(key: impl Into<Bytes>) -> MetaGet {
+        MetaGet::new(key)
+    }
+
+    /// `ms <key> <datalen>`: a meta set (see [`MetaSet`] for its modes and
+    /// flags).
+    ///
+    /// ```
+    /// use memwire_core::{Command, Config, Expiry};
+    /// let mut out = bytes::BytesMut::new();
+    /// Command::from(Command::meta_set("foo", "bar").flags(5).expiry(Expiry::secs(60)))
+    ///     .encode(&mut out, &Config::default())?;
+    /// assert_eq!(&out[..], b"ms foo 3 F5 T60\r\nbar\r\n");
+    /// # Ok::<(), memwire_core::Error>(())
+    /// ```
+    pub fn meta_set(key: impl Into<Bytes>, data: impl IntoBytes) -> MetaSet {
+        MetaSet::new(key, data)
+    }
+
+    /// `md <key>`: a meta delete (see [`MetaDelete`]).
+    pub fn meta_delete(key: impl Into<Bytes>) -> MetaDelete {
+        MetaDelete::new(key)
+    }
+
+    /// `ma <key> v`: add `delta` (see [`MetaArithmetic`]).
+    pub fn meta_incr(key: impl Into<Bytes>, delta: u64) -> MetaArithmetic {
+        MetaArithmetic::new(key, ArithOp::Incr, delta)
+    }
+
+    /// `ma <key> v MD`: subtract `delta`, stopping at 0.
+    pub fn meta_decr(key: impl Into<Bytes>, delta: u64) -> MetaArithmetic {
+        MetaArithmetic::new(key, ArithOp::Decr, delta)
+    }
+
+    /// `me <key>`: the item's internal metadata.
+    pub fn meta_debug(key: impl Into<Bytes>) -> MetaDebug {
+        MetaDebug::new(key)
+    }
+
+    /// `mn`: a no-op; its `MN` reply ends a batch of quiet meta requests.
+    pub fn meta_noop() -> Command {
+        Command::Meta(MetaCommand::NoOp)
+    }
+
+    /// The keys this command addresses (empty for server-wide commands and
+    /// `mn`); a transport routes by them. Meta keys are the raw bytes, also
+    /// when they travel base64-encoded, so placement does not depend on the
+    /// wire form.
     pub fn keys(&self) -> &[Bytes] {
         match self {
             Command::Retrieve(r) => &r.keys,
@@ -286,6 +349,7 @@ impl Command {
             | Command::Version
             | Command::Stats(_)
             | Command::Quit => &[],
+            Command::Meta(m) => m.key().map(std::slice::from_ref).unwrap_or_default(),
         }
     }
 
@@ -299,7 +363,10 @@ impl Command {
         }
     }
 
-    /// Whether the server is asked not to reply (`noreply`, `quit`).
+    /// Whether the server is asked not to reply (`noreply`, `quit`): the
+    /// request completes when it is queued. A quiet meta request (`q`) is
+    /// not: it completes when its reply, or a later request's, arrives (see
+    /// [`MetaCommand::is_quiet`]).
     pub fn is_quiet(&self) -> bool {
         match self {
             Command::Store(s) => s.noreply,
@@ -309,12 +376,15 @@ impl Command {
             Command::FlushAll(f) => f.noreply,
             Command::Verbosity(v) => v.noreply,
             Command::Quit => true,
-            Command::Retrieve(_) | Command::Version | Command::Stats(_) => false,
+            Command::Retrieve(_) | Command::Version | Command::Stats(_) | Command::Meta(_) => false,
         }
     }
 
     /// Check the command against the protocol's rules and `config`'s limits.
     pub fn validate(&self, config: &Config) -> Result<(), Error> {
+        if let Command::Meta(m) = self {
+            return m.validate(config);
+        }
         for k in self.keys() {
             key::validate(k)?;
         }
@@ -357,7 +427,10 @@ impl Command {
     /// assert_eq!(&out[..], b"set foo 12 30 3\r\nbar\r\n");
     /// ```
     pub fn encode(&self, out: &mut BytesMut, config: &Config) -> Result<Option<Expect>, Error> {
-        self.validate(config)?;
+        if !matches!(self, Command::Meta(_)) {
+            // (A meta command checks itself as it encodes.)
+            self.validate(config)?;
+        }
         let noreply = |out: &mut BytesMut, quiet: bool| {
             if quiet {
                 out.put_slice(b" noreply");
@@ -457,6 +530,7 @@ impl Command {
                 out.put_slice(b"quit\r\n");
                 return Ok(None);
             }
+            Command::Meta(m) => return m.encode(out, config).map(|e| Some(Expect::Meta(e))),
         };
         out.put_slice(b"\r\n");
         Ok(Some(if self.is_quiet() {

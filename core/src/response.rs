@@ -31,6 +31,9 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::connection::Config;
 use crate::error::{show_line, Error, ProtocolError};
+use crate::meta::expect::{MetaExpect, MetaKind};
+use crate::meta::parse::{self as meta_parse, LineOutcome};
+use crate::meta::MetaReply;
 use crate::stats::{self, Stats, StatsGroup};
 
 /// What a reply to a request may look like.
@@ -60,6 +63,9 @@ pub enum Expect {
     Stats(StatsGroup),
     /// A `noreply` request: normally nothing; only an error line is possible.
     Quiet,
+    /// A meta command's reply (`VA`, `HD`, `EN`, `NF`, `NS`, `EX`, `MN`,
+    /// `ME`), checked against the request's opaque token and key.
+    Meta(MetaExpect),
 }
 
 impl Expect {
@@ -75,6 +81,7 @@ impl Expect {
             Expect::Version => "version",
             Expect::Stats(_) => "stats",
             Expect::Quiet => "noreply request",
+            Expect::Meta(m) => m.name(),
         }
     }
 }
@@ -133,6 +140,10 @@ pub enum Response {
     Stats(Stats),
     /// The request asked for no reply (`noreply`, `quit`); it was queued.
     Sent,
+    /// A meta reply (`VA`, `HD`, `EN`, `MN`, `ME`) with its returned flags;
+    /// or, for a quiet meta request that got no reply, the outcome its
+    /// silence means ([`MetaReply::silent`]).
+    Meta(MetaReply),
 }
 
 /// The outcome of one [`ResponseParser::parse`] call.
@@ -153,12 +164,21 @@ pub struct ResponseParser {
     max_stats_entries: usize,
     /// Bytes at the front of the input already searched for `\n`.
     scanned: usize,
-    /// Header of the value whose data block is awaited.
-    data: Option<ValueHeader>,
+    /// The data block awaited, its length and what it belongs to.
+    data: Option<(usize, Block)>,
     values: Vec<Value>,
     /// Index of the next requested key a `VALUE` may answer.
     next_key: usize,
     stats: Vec<(String, String)>,
+}
+
+/// What an awaited data block belongs to.
+#[derive(Debug)]
+enum Block {
+    /// A `VALUE` of a retrieval.
+    Value(ValueHeader),
+    /// A meta `VA` reply.
+    Meta(MetaReply),
 }
 
 #[derive(Debug)]
@@ -166,7 +186,6 @@ struct ValueHeader {
     key: Bytes,
     flags: u32,
     cas: Option<u64>,
-    len: usize,
 }
 
 impl ResponseParser {
@@ -202,23 +221,28 @@ impl ResponseParser {
     /// longer be trusted.
     pub fn parse(&mut self, input: &mut BytesMut) -> Result<Status, ProtocolError> {
         loop {
-            if let Some(header) = &self.data {
-                let need = header.len.saturating_add(2);
+            if let Some((len, _)) = &self.data {
+                let len = *len;
+                let need = len.saturating_add(2);
                 if input.len() < need {
                     return Ok(Status::Partial);
                 }
-                if input.get(header.len..need) != Some(&b"\r\n"[..]) {
+                if input.get(len..need) != Some(&b"\r\n"[..]) {
                     return Err(ProtocolError::BadDataTerminator);
                 }
-                let data = input.split_to(header.len).freeze();
+                let data = input.split_to(len).freeze();
                 input.advance(2);
-                if let Some(h) = self.data.take() {
-                    self.values.push(Value {
+                match self.data.take() {
+                    Some((_, Block::Value(h))) => self.values.push(Value {
                         key: h.key,
                         flags: h.flags,
                         cas: h.cas,
                         data,
-                    });
+                    }),
+                    Some((_, Block::Meta(reply))) => {
+                        return Ok(Status::Complete(Ok(meta_parse::with_value(reply, data))));
+                    }
+                    None => {}
                 }
                 continue;
             }
@@ -323,6 +347,13 @@ impl ResponseParser {
                 self.stat_line(l)?;
                 Ok(None)
             }
+            Expect::Meta(m) => match meta_parse::on_line(m, &line, self.max_value_len)? {
+                LineOutcome::Done(reply) => done(reply),
+                LineOutcome::Block { reply, len } => {
+                    self.data = Some((len, Block::Meta(reply)));
+                    Ok(None)
+                }
+            },
             _ => Err(self.unexpected(l)),
         }
     }
@@ -334,7 +365,12 @@ impl ResponseParser {
             Some(Error::UnknownCommand)
         } else if let Some(rest) = l.strip_prefix(b"CLIENT_ERROR ") {
             let non_numeric = rest.starts_with(b"cannot increment or decrement non-numeric value");
-            Some(if non_numeric && self.expect == Expect::Number {
+            let arithmetic = match &self.expect {
+                Expect::Number => true,
+                Expect::Meta(m) => m.kind == MetaKind::Arithmetic,
+                _ => false,
+            };
+            Some(if non_numeric && arithmetic {
                 Error::NonNumeric
             } else {
                 Error::Client(msg(rest))
@@ -383,12 +419,12 @@ impl ResponseParser {
         // The key is the first field after "VALUE " (an empty field never
         // matches, as requested keys are never empty).
         let key_start = b"VALUE ".len();
-        self.data = Some(ValueHeader {
+        let header = ValueHeader {
             key: line.slice(key_start..key_start + key.len()),
             flags,
             cas: cas_unique,
-            len,
-        });
+        };
+        self.data = Some((len, Block::Value(header)));
         Ok(())
     }
 
@@ -424,7 +460,7 @@ impl ResponseParser {
 }
 
 /// A strict decimal `u64`: digits only, no sign, no overflow.
-fn parse_u64(s: &[u8]) -> Option<u64> {
+pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 20 {
         return None;
     }
@@ -439,6 +475,15 @@ fn trim_trailing_spaces(mut s: &[u8]) -> &[u8] {
         s = rest;
     }
     s
+}
+
+/// Whether a complete line (without `\r\n`) is an error line: `ERROR`,
+/// `CLIENT_ERROR <msg>` or `SERVER_ERROR <msg>`.
+pub(crate) fn is_error_line(l: &[u8]) -> bool {
+    l == b"ERROR"
+        || l.starts_with(b"ERROR ")
+        || l.starts_with(b"CLIENT_ERROR ")
+        || l.starts_with(b"SERVER_ERROR ")
 }
 
 /// What the first bytes of a reply line say about it.

@@ -39,3 +39,18 @@ fn roundtrip_regressions() {
 fn connection_stream_regressions() {
     replay("connection_stream", harness::connection_stream);
 }
+
+#[test]
+fn meta_parser_regressions() {
+    replay("meta_parser", harness::meta::meta_parser);
+}
+
+#[test]
+fn meta_roundtrip_regressions() {
+    replay("meta_roundtrip", harness::meta::meta_roundtrip);
+}
+
+#[test]
+fn meta_stream_regressions() {
+    replay("meta_stream", harness::meta::meta_stream);
+}

@@ -75,4 +75,62 @@ proptest! {
     fn connection_stream(data in vec(any::<u8>(), 0..2048)) {
         harness::connection_stream(&data);
     }
+
+    /// Target `meta_parser`.
+    #[test]
+    fn meta_parser(data in meta_wire()) {
+        harness::meta::meta_parser(&data);
+    }
+
+    /// Target `meta_parser` on plain random bytes.
+    #[test]
+    fn meta_parser_random(data in vec(any::<u8>(), 0..256)) {
+        harness::meta::meta_parser(&data);
+    }
+
+    /// Target `meta_roundtrip`.
+    #[test]
+    fn meta_roundtrip(data in vec(any::<u8>(), 0..2048)) {
+        harness::meta::meta_roundtrip(&data);
+    }
+
+    /// Target `meta_stream`.
+    #[test]
+    fn meta_stream(data in vec(any::<u8>(), 0..4096)) {
+        harness::meta::meta_stream(&data);
+    }
+
+    /// Target `meta_stream`, on batches of many requests.
+    #[test]
+    fn meta_stream_batches(data in vec(any::<u8>(), 0..8192), n in 1usize..32) {
+        harness::meta::meta_stream_batch(&data, n);
+    }
+}
+
+/// Meta-reply-shaped bytes, as `wire` is for the text protocol.
+fn meta_wire() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop_oneof![
+        Just(b"VA 1 O1\r\nx\r\n".to_vec()),
+        Just(b"VA 2 c5 t-1 f3\r\n42\r\n".to_vec()),
+        Just(b"VA ".to_vec()),
+        Just(b"HD".to_vec()),
+        Just(b"HD O3 kk\r\n".to_vec()),
+        Just(b"HD kYSBi b\r\n".to_vec()),
+        Just(b"EN\r\n".to_vec()),
+        Just(b"EN O2\r\n".to_vec()),
+        Just(b"NS O3\r\n".to_vec()),
+        Just(b"EX\r\n".to_vec()),
+        Just(b"NF O4\r\n".to_vec()),
+        Just(b"MN\r\n".to_vec()),
+        Just(b"ME k exp=-1 la=1\r\n".to_vec()),
+        Just(b" W X Z h1 l9 s3".to_vec()),
+        Just(b"CLIENT_ERROR ".to_vec()),
+        Just(b"\r\n".to_vec()),
+        vec(any::<u8>(), 0..8),
+    ];
+    (any::<u8>(), vec(token, 0..12)).prop_map(|(knob, parts)| {
+        let mut v = vec![knob];
+        v.extend(parts.concat());
+        v
+    })
 }

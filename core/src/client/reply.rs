@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, ProtocolError};
+use crate::meta::MetaReply;
 use crate::response::{Response, Value};
 use crate::stats::{SizeStats, SlabStats, StatMap, Stats};
 
@@ -134,6 +135,17 @@ impl FromResponse for SizeStats {
         match response {
             Response::Stats(Stats::Sizes(sizes)) => Ok(sizes),
             other => Err(mismatch(&other, "stats sizes")),
+        }
+    }
+}
+
+/// A meta reply (`VA`, `HD`, `EN`, `MN`, `ME`, or a quiet request's silent
+/// outcome); `NS`, `EX` and `NF` arrive as errors.
+impl FromResponse for MetaReply {
+    fn from_response(response: Response) -> Result<Self, Error> {
+        match response {
+            Response::Meta(reply) => Ok(reply),
+            other => Err(mismatch(&other, "meta command")),
         }
     }
 }

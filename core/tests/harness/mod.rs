@@ -14,7 +14,11 @@
 //!
 //! It also holds the one renderer of typed replies to wire bytes
 //! ([`render`]), used by the `roundtrip` and `connection_stream` checks.
+//! The meta protocol's checks (`meta_parser`, `meta_roundtrip`,
+//! `meta_stream`) and renderer are in [`meta`].
 #![allow(dead_code)]
+
+pub mod meta;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -63,6 +67,11 @@ pub struct Style {
 /// expects `expect`. Panics on a reply that no server could send for
 /// `expect` (a caller bug, not a parser one).
 pub fn render(expect: &Expect, reply: &Result<Response, Error>, style: &Style) -> Vec<u8> {
+    if let Expect::Meta(m) = expect {
+        if let Some(w) = meta::render_meta(m, reply, 0) {
+            return w;
+        }
+    }
     let mut w = Vec::new();
     let line = |w: &mut Vec<u8>, parts: &[&[u8]]| {
         for p in parts {
@@ -444,16 +453,26 @@ impl ErrorSeed {
             }
             ErrorSeed::Client(msg) => {
                 let mut msg = one_line(msg, 200);
-                if msg.starts_with(NON_NUMERIC) && *expect == Expect::Number {
+                if msg.starts_with(NON_NUMERIC) && arithmetic(expect) {
                     msg.insert(0, '!');
                 }
                 Error::Client(msg)
             }
             ErrorSeed::Server(msg) => Error::Server(one_line(msg, 200)),
-            ErrorSeed::NonNumeric if *expect == Expect::Number => Error::NonNumeric,
+            ErrorSeed::NonNumeric if arithmetic(expect) => Error::NonNumeric,
             ErrorSeed::NonNumeric => Error::Client(NON_NUMERIC.to_owned()),
         };
         (e, style)
+    }
+}
+
+/// Whether `expect` is an `incr`/`decr` or an `ma`: the replies that read
+/// the non-numeric `CLIENT_ERROR` as [`Error::NonNumeric`].
+fn arithmetic(expect: &Expect) -> bool {
+    match expect {
+        Expect::Number => true,
+        Expect::Meta(m) => m.kind == memwire_core::meta::MetaKind::Arithmetic,
+        _ => false,
     }
 }
 
@@ -916,6 +935,7 @@ fn check_reply(expect: &Expect, config: &Config, result: &Result<Response, Error
             );
             shape && entries <= config.max_stats_entries
         }
+        (Expect::Meta(m), r) => meta::fits(m, config, r),
         _ => false,
     };
     assert!(ok, "{result:?} cannot answer {expect:?}");
