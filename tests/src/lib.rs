@@ -46,9 +46,18 @@
 //! ```text
 //! memwire_tests::conformance_suite!(memwire_tests::BlockOn<memwire::smol::Client, memwire_tests::Smol>);
 //! ```
+//!
+//! # Faults
+//!
+//! [`fault_proxy::FaultProxy`] sits between a client and a real server and
+//! injects faults into the replies (truncation, stalls, resets, garbage,
+//! half-closed sockets, slow drips), deterministic by seed; the
+//! reliability suite (`tests/reliability.rs`) runs every transport through
+//! it.
 
 mod block_on;
 pub mod conformance;
+pub mod fault_proxy;
 pub mod seed;
 mod server;
 
