@@ -238,6 +238,16 @@ impl Connection {
         command: impl Into<Command>,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
+        self.send_command(&command.into(), deadline)
+    }
+
+    /// [`Connection::send`] for a command the caller keeps (to send it
+    /// again on another connection, say).
+    pub fn send_command(
+        &mut self,
+        command: &Command,
+        deadline: Option<Instant>,
+    ) -> Result<RequestId, Error> {
         if let Some(cause) = &self.dead {
             return Err(match **cause {
                 Error::Closed => Error::Closed,
@@ -247,7 +257,6 @@ impl Connection {
         if self.quitting {
             return Err(Error::Closed);
         }
-        let command = command.into();
         let expect = command.encode(&mut self.output, &self.config)?;
         let id = RequestId(self.next_id);
         self.next_id += 1;

@@ -299,6 +299,18 @@ impl Command {
         }
     }
 
+    /// Whether sending the command twice has the effect of sending it once:
+    /// retrievals (a `gat` sets the same expiry again), `version` and
+    /// `stats` other than `stats reset`. Such a command may be retried on a
+    /// fresh connection when its connection failed under it.
+    pub fn is_idempotent(&self) -> bool {
+        match self {
+            Command::Retrieve(_) | Command::Version => true,
+            Command::Stats(group) => *group != StatsGroup::Reset,
+            _ => false,
+        }
+    }
+
     /// Whether the server is asked not to reply (`noreply`, `quit`).
     pub fn is_quiet(&self) -> bool {
         match self {
