@@ -49,6 +49,7 @@
 
 mod block_on;
 pub mod conformance;
+pub mod resilience;
 pub mod seed;
 mod server;
 

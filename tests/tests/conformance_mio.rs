@@ -16,6 +16,7 @@ use memwire_tests::conformance::{build, client_for};
 use memwire_tests::Memcached;
 
 memwire_tests::conformance_suite!(memwire::mio::Client);
+memwire_tests::resilience_suite!(memwire::mio::Client);
 
 /// The mio client is `Send + Sync` and cheap to clone.
 #[test]

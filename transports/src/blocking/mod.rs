@@ -307,6 +307,13 @@ impl Commands for Client {
             if round.is_empty() {
                 break;
             }
+            if Instant::now() >= deadline {
+                // No time left for a retry.
+                for index in round {
+                    call.complete(index, Err(Error::Timeout));
+                }
+                continue;
+            }
             let mut sessions: Vec<Session> = Vec::new();
             let mut sent: Vec<(usize, usize, RequestId)> = Vec::new();
             for index in round {
