@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use memwire::client::Transition;
 use memwire::cluster::{HealthConfig, ServerAddr};
-use memwire::{Error, Expiry};
+use memwire::{Config, Error, Expiry};
 
-use crate::conformance::{build, server_stats, stat_u64, text, TestClient};
+use crate::conformance::{build, client_for, server_stats, stat_u64, text, TestClient};
 use crate::Memcached;
 
 /// Keys enough to land on every server of a small cluster.
@@ -87,7 +87,10 @@ pub fn ejection_moves_a_dead_servers_keys_and_back<C: TestClient>() {
         if c.get(&moved_key).is_ok_and(|v| v.is_none()) {
             break;
         }
-        assert!(Instant::now() < back_by, "the server's keys never came back");
+        assert!(
+            Instant::now() < back_by,
+            "the server's keys never came back"
+        );
     }
     c.set(&moved_key, "home").unwrap();
     assert_eq!(stat_u64(&server_stats(&servers[1]), "curr_items"), 1);
@@ -145,7 +148,10 @@ pub fn multi_get_returns_partial_results<C: TestClient>() {
         assert!(!hits.is_complete(), "attempt {attempt}");
         assert_eq!(hits.failures().len(), 1);
         assert_eq!(hits.failures()[0].0, down);
-        let expected: Vec<&String> = keys.iter().filter(|k| c.server_for_key(k) != down).collect();
+        let expected: Vec<&String> = keys
+            .iter()
+            .filter(|k| c.server_for_key(k) != down)
+            .collect();
         assert_eq!(hits.len(), expected.len());
         for (hit, k) in hits.iter().zip(expected) {
             assert_eq!(&hit.key[..], k.as_bytes());
@@ -161,8 +167,14 @@ pub fn multi_key_writes<C: TestClient>() {
     let servers = [Memcached::start(), Memcached::start()];
     let c: C = build(C::builder().servers(servers.iter().map(Memcached::url)));
     let keys = keys(50);
-    let items: Vec<(&str, String)> = keys.iter().map(|k| (k.as_str(), format!("v:{k}"))).collect();
-    let stored = c.set_multi(items.iter().map(|(k, v)| (*k, v.as_str())), Expiry::secs(60));
+    let items: Vec<(&str, String)> = keys
+        .iter()
+        .map(|k| (k.as_str(), format!("v:{k}")))
+        .collect();
+    let stored = c.set_multi(
+        items.iter().map(|(k, v)| (*k, v.as_str())),
+        Expiry::secs(60),
+    );
     assert_eq!(stored.len(), 50);
     for ((key, result), k) in stored.iter().zip(&keys) {
         assert_eq!(&key[..], k.as_bytes());
@@ -170,7 +182,10 @@ pub fn multi_key_writes<C: TestClient>() {
     }
     let hits = c.get_multi(&keys).unwrap();
     assert_eq!(hits.len(), 50);
-    assert!(hits.iter().zip(&keys).all(|(v, k)| v.data == format!("v:{k}").as_bytes()));
+    assert!(hits
+        .iter()
+        .zip(&keys)
+        .all(|(v, k)| v.data == format!("v:{k}").as_bytes()));
     let touched = c.touch_multi(&keys[..10], Expiry::secs(120));
     assert!(touched.iter().all(|(_, r)| r.is_ok()));
     let mut to_delete: Vec<&str> = keys[..20].iter().map(String::as_str).collect();
@@ -184,7 +199,9 @@ pub fn multi_key_writes<C: TestClient>() {
     let before = stat_u64(&server_stats(&servers[0]), "cmd_set")
         + stat_u64(&server_stats(&servers[1]), "cmd_set");
     let refused = c.set_multi([("ok", "1"), ("not ok", "2")], Expiry::Never);
-    assert!(refused.iter().all(|(_, r)| matches!(r, Err(Error::InvalidKey(_)))));
+    assert!(refused
+        .iter()
+        .all(|(_, r)| matches!(r, Err(Error::InvalidKey(_)))));
     let after = stat_u64(&server_stats(&servers[0]), "cmd_set")
         + stat_u64(&server_stats(&servers[1]), "cmd_set");
     assert_eq!(before, after);
@@ -236,7 +253,7 @@ pub fn live_reconfiguration<C: TestClient>() {
     }
     assert_eq!(stat_u64(&server_stats(&servers[0]), "cmd_set"), sets_0);
     assert!(stat_u64(&server_stats(&servers[2]), "curr_items") > 0);
-    assert!(matches!(c.set_servers(Vec::<String>::new()), Err(_)));
+    assert!(c.set_servers(Vec::<String>::new()).is_err());
 }
 
 /// A restarted server is back soon after its retry time (a probe finds
@@ -272,7 +289,9 @@ pub fn restarted_server_is_probed_back<C: TestClient>() {
         })
         .collect();
     for w in workers {
-        w.join().expect("worker").expect("set after the server came back");
+        w.join()
+            .expect("worker")
+            .expect("set after the server came back");
     }
     let elapsed = ready.elapsed();
     assert!(
@@ -281,6 +300,55 @@ pub fn restarted_server_is_probed_back<C: TestClient>() {
     );
     let transitions = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
     assert_eq!(transitions, [Transition::Down, Transition::Up]);
+}
+
+/// Connections the server has accepted so far (its `stats` read counts
+/// one more).
+fn accepted(server: &Memcached) -> u64 {
+    let stats = server.stats(None);
+    stats["total_connections"]
+        .parse()
+        .expect("total_connections")
+}
+
+/// A read that failed only because another request broke the shared
+/// connection under it is sent once more, on a fresh connection; with
+/// `retry_reads(false)` it is lost. The breaking request is a `get` whose
+/// value exceeds the client's limit (a protocol violation, which poisons
+/// the connection), pipelined on one connection between two other gets
+/// (one key per request).
+pub fn a_read_broken_by_another_request_is_retried<C: TestClient>() {
+    let server = Memcached::start();
+    let writer: C = client_for(&server);
+    writer.set("small:1", "a").expect("set");
+    writer.set("big", vec![b'x'; 1000]).expect("set");
+    writer.set("small:2", "b").expect("set");
+    for retry in [true, false] {
+        let c: C = build(
+            C::builder()
+                .server(server.url())
+                .protocol(Config::default().max_keys(1).max_value_len(100))
+                .retry_reads(retry),
+        );
+        let before = accepted(&server);
+        let hits = c
+            .get_multi(["small:1", "big", "small:2"])
+            .expect("no bad input");
+        let opened = accepted(&server) - before - 1;
+        let keys: Vec<&[u8]> = hits.iter().map(|v| &v.key[..]).collect();
+        assert_eq!(hits.failures().len(), 1, "{retry}: {hits:?}");
+        assert!(
+            matches!(hits.failures()[0].1, Error::Protocol(_)),
+            "{retry}: {hits:?}"
+        );
+        if retry {
+            assert_eq!(keys, [&b"small:1"[..], b"small:2"]);
+            assert_eq!(opened, 2, "the retry went on a new connection");
+        } else {
+            assert_eq!(keys, [&b"small:1"[..]]);
+            assert_eq!(opened, 1);
+        }
+    }
 }
 
 /// Instantiate the resilience suite for a client type: one `#[test]` per
@@ -295,6 +363,7 @@ macro_rules! resilience_suite {
             multi_key_writes,
             live_reconfiguration,
             restarted_server_is_probed_back,
+            a_read_broken_by_another_request_is_retried,
         );
     };
     (@tests $client:ty; $($name:ident),* $(,)?) => {

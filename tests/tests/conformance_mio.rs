@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use memwire::cluster::HealthConfig;
 use memwire::mio::Client;
-use memwire::{Commands, Config, Error};
+use memwire::{Commands, Error};
 use memwire_tests::conformance::{build, client_for};
 use memwire_tests::Memcached;
 
@@ -115,54 +115,4 @@ fn a_full_connection_makes_calls_wait_for_room() {
         &first_connection.lock().expect("lock")[..],
         b"get first\r\n"
     );
-}
-
-/// Connections the server has accepted so far (its `stats` read counts
-/// one more).
-fn accepted(server: &Memcached) -> u64 {
-    let stats = server.stats(None);
-    stats["total_connections"]
-        .parse()
-        .expect("total_connections")
-}
-
-/// A read that failed only because another request broke the shared
-/// connection under it is sent once more, on a fresh connection; with
-/// `retry_reads(false)` it is lost. The breaking request is a `get` whose
-/// value exceeds the client's limit (a protocol violation, which poisons
-/// the connection), pipelined on one connection between two other gets
-/// (one key per request).
-#[test]
-fn a_read_broken_by_another_request_is_retried_on_a_fresh_connection() {
-    let server = Memcached::start();
-    let writer: Client = client_for(&server);
-    writer.set("small:1", "a").expect("set");
-    writer.set("big", vec![b'x'; 1000]).expect("set");
-    writer.set("small:2", "b").expect("set");
-    for retry in [true, false] {
-        let c: Client = build(
-            Client::builder()
-                .server(server.url())
-                .protocol(Config::default().max_keys(1).max_value_len(100))
-                .retry_reads(retry),
-        );
-        let before = accepted(&server);
-        let hits = c
-            .get_multi(["small:1", "big", "small:2"])
-            .expect("no bad input");
-        let opened = accepted(&server) - before - 1;
-        let keys: Vec<&[u8]> = hits.iter().map(|v| &v.key[..]).collect();
-        assert_eq!(hits.failures().len(), 1, "{retry}: {hits:?}");
-        assert!(
-            matches!(hits.failures()[0].1, Error::Protocol(_)),
-            "{retry}: {hits:?}"
-        );
-        if retry {
-            assert_eq!(keys, [&b"small:1"[..], b"small:2"]);
-            assert_eq!(opened, 2, "the retry went on a new connection");
-        } else {
-            assert_eq!(keys, [&b"small:1"[..]]);
-            assert_eq!(opened, 1);
-        }
-    }
 }

@@ -87,7 +87,10 @@ pub trait AsyncCommands {
     /// # Errors
     ///
     /// [`ConfigError`] for an empty list or an address that does not parse.
-    fn set_servers<S: AsRef<str>>(&self, servers: impl IntoIterator<Item = S>) -> Result<(), ConfigError> {
+    fn set_servers<S: AsRef<str>>(
+        &self,
+        servers: impl IntoIterator<Item = S>,
+    ) -> Result<(), ConfigError> {
         let servers = servers
             .into_iter()
             .map(|s| match ServerAddr::parse(s.as_ref()) {
@@ -390,9 +393,13 @@ pub trait AsyncCommands {
 
     /// `delete` of many keys, pipelined per server; one result per key
     /// ([`Error::NotFound`] for an absent key).
-    fn delete_multi<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> impl Future<Output = PerKey<()>> + Send {
+    fn delete_multi<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> impl Future<Output = PerKey<()>> + Send {
         self.execute(Each::new(
-            keys.into_iter().map(|k| Command::delete(key_bytes(k)).into()),
+            keys.into_iter()
+                .map(|k| Command::delete(key_bytes(k)).into()),
         ))
     }
 
@@ -404,7 +411,8 @@ pub trait AsyncCommands {
     ) -> impl Future<Output = PerKey<()>> + Send {
         let expiry = expiry.into();
         self.execute(Each::new(
-            keys.into_iter().map(|k| Command::touch(key_bytes(k), expiry).into()),
+            keys.into_iter()
+                .map(|k| Command::touch(key_bytes(k), expiry).into()),
         ))
     }
 

@@ -87,7 +87,10 @@ pub trait Commands {
     /// # Errors
     ///
     /// [`ConfigError`] for an empty list or an address that does not parse.
-    fn set_servers<S: AsRef<str>>(&self, servers: impl IntoIterator<Item = S>) -> Result<(), ConfigError> {
+    fn set_servers<S: AsRef<str>>(
+        &self,
+        servers: impl IntoIterator<Item = S>,
+    ) -> Result<(), ConfigError> {
         let servers = servers
             .into_iter()
             .map(|s| match ServerAddr::parse(s.as_ref()) {
@@ -167,18 +170,12 @@ pub trait Commands {
     /// }
     /// # Ok(()) }
     /// ```
-    fn get_multi<K: AsRef<[u8]>>(
-        &self,
-        keys: impl IntoIterator<Item = K>,
-    ) -> Result<Hits, Error> {
+    fn get_multi<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> Result<Hits, Error> {
         self.execute(GetMulti::new(keys))
     }
 
     /// [`get_multi`](Commands::get_multi) with CAS uniques (`gets`).
-    fn gets_multi<K: AsRef<[u8]>>(
-        &self,
-        keys: impl IntoIterator<Item = K>,
-    ) -> Result<Hits, Error> {
+    fn gets_multi<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> Result<Hits, Error> {
         self.execute(GetMulti::new(keys).with_cas())
     }
 
@@ -354,7 +351,8 @@ pub trait Commands {
     /// ([`Error::NotFound`] for an absent key).
     fn delete_multi<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> PerKey<()> {
         self.execute(Each::new(
-            keys.into_iter().map(|k| Command::delete(key_bytes(k)).into()),
+            keys.into_iter()
+                .map(|k| Command::delete(key_bytes(k)).into()),
         ))
     }
 
@@ -366,7 +364,8 @@ pub trait Commands {
     ) -> PerKey<()> {
         let expiry = expiry.into();
         self.execute(Each::new(
-            keys.into_iter().map(|k| Command::touch(key_bytes(k), expiry).into()),
+            keys.into_iter()
+                .map(|k| Command::touch(key_bytes(k), expiry).into()),
         ))
     }
 

@@ -69,7 +69,11 @@ impl ClientConfig {
     ///
     /// [`ConfigError::NoServers`] when the server list was emptied.
     pub fn router(&self) -> Result<Router, ConfigError> {
-        Ok(Router::with_policy(self.cluster()?, self.protocol, self.policy()))
+        Ok(Router::with_policy(
+            self.cluster()?,
+            self.protocol,
+            self.policy(),
+        ))
     }
 
     /// A router for these servers that keeps what `previous` knows of the
@@ -315,7 +319,9 @@ impl<C> ClientBuilder<C> {
     }
 
     /// Call `hook` on every server up/down transition
-    /// ([`ClientConfig::health_hook`]).
+    /// ([`ClientConfig::health_hook`]). It runs on the thread that noticed
+    /// the change, possibly while the client holds an internal lock: keep
+    /// it short, and do not call the client from it.
     pub fn on_health_change(
         mut self,
         hook: impl Fn(&ServerAddr, crate::client::Transition) + Send + Sync + 'static,

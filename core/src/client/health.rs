@@ -216,7 +216,10 @@ mod tests {
     fn one_lost_connection_is_one_failure_however_many_requests_it_held() {
         let t0 = Instant::now();
         let mut s = server(2);
-        assert_eq!(s.record(HealthEvent::ConnectionLost(&Error::Timeout), t0), None);
+        assert_eq!(
+            s.record(HealthEvent::ConnectionLost(&Error::Timeout), t0),
+            None
+        );
         assert!(s.admit(t0).is_ok(), "one failure is below the limit");
         s.record(HealthEvent::Replied, t0);
         s.record(HealthEvent::ConnectionLost(&Error::Closed), t0);
@@ -267,6 +270,9 @@ mod tests {
         let t2 = t1 + Duration::from_secs(1);
         assert_eq!(s.admit(t2).ok(), Some(Admission::Probe));
         assert!(s.admit(t2 + Duration::from_millis(999)).is_err());
-        assert_eq!(s.admit(t2 + Duration::from_secs(1)).ok(), Some(Admission::Probe));
+        assert_eq!(
+            s.admit(t2 + Duration::from_secs(1)).ok(),
+            Some(Admission::Probe)
+        );
     }
 }

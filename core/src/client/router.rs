@@ -12,9 +12,14 @@ use crate::connection::Config;
 use crate::error::Error;
 
 /// A user's hook for server state changes: called with the server and
-/// what happened to it, on the thread that noticed.
+/// what happened to it, on the thread that noticed, possibly while the
+/// client holds an internal lock: keep it short, and do not call the
+/// client from it.
 #[derive(Clone)]
-pub struct HealthHook(Arc<dyn Fn(&ServerAddr, Transition) + Send + Sync>);
+pub struct HealthHook(Arc<HookFn>);
+
+/// The function behind a [`HealthHook`].
+type HookFn = dyn Fn(&ServerAddr, Transition) + Send + Sync;
 
 impl HealthHook {
     /// A hook calling `f`.
@@ -119,7 +124,11 @@ impl Router {
             .iter()
             .map(|addr| Mutex::new(ServerHealth::new(addr.clone(), policy.health)))
             .collect();
-        let down = cluster.servers().iter().map(|_| AtomicBool::new(false)).collect();
+        let down = cluster
+            .servers()
+            .iter()
+            .map(|_| AtomicBool::new(false))
+            .collect();
         Router {
             cluster,
             limits,
@@ -339,7 +348,10 @@ mod tests {
         assert_eq!(r.route(key.as_bytes()), 2);
         assert!(matches!(r.admit(2, t0), Err(Error::NoServer(_))));
         assert!(r.due_probes(t0 + Duration::from_secs(5)).is_empty());
-        assert_eq!(r.admit(2, t0 + Duration::from_secs(1)).ok(), Some(Admission::Probe));
+        assert_eq!(
+            r.admit(2, t0 + Duration::from_secs(1)).ok(),
+            Some(Admission::Probe)
+        );
         assert!(r.is_probing(2));
     }
 

@@ -173,7 +173,11 @@ impl Ketama {
     /// assert_eq!(ketama.server_for_hash_among(hash, |_| false), None);
     /// ```
     #[must_use]
-    pub fn server_for_hash_among(&self, hash: u32, accept: impl Fn(usize) -> bool) -> Option<usize> {
+    pub fn server_for_hash_among(
+        &self,
+        hash: u32,
+        accept: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
         let after = self.points.partition_point(|p| p.value < hash);
         let (tail, head) = (
             self.points.get(after..).unwrap_or_default(),

@@ -124,7 +124,11 @@ impl Cluster {
     /// accepted, else the next accepted server along the ring; `None` when
     /// no server is accepted.
     #[must_use]
-    pub fn server_for_key_among(&self, key: &[u8], accept: impl Fn(usize) -> bool) -> Option<usize> {
+    pub fn server_for_key_among(
+        &self,
+        key: &[u8],
+        accept: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
         if self.servers.len() == 1 {
             return accept(0).then_some(0);
         }

@@ -67,7 +67,11 @@ impl Conn {
     }
 
     /// Queue `command` (no I/O).
-    pub(crate) fn send(&mut self, command: &Command, deadline: Instant) -> Result<RequestId, Error> {
+    pub(crate) fn send(
+        &mut self,
+        command: &Command,
+        deadline: Instant,
+    ) -> Result<RequestId, Error> {
         self.proto.send_command(command, Some(deadline))
     }
 

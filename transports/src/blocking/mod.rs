@@ -130,7 +130,12 @@ impl FromConfig for Client {
         let pools = router
             .servers()
             .iter()
-            .map(|_| Arc::new(Pool::new(config.max_connections_per_server, config.max_idle_per_server)))
+            .map(|_| {
+                Arc::new(Pool::new(
+                    config.max_connections_per_server,
+                    config.max_idle_per_server,
+                ))
+            })
             .collect();
         Ok(Client {
             inner: Arc::new(Inner {
@@ -178,18 +183,28 @@ impl Topology {
     /// the server: one from the pool, or a new one. A server due for a
     /// probe is checked with `version` on a fresh connection first; a
     /// caller refused while another probes waits for the outcome.
-    fn open(&self, server: usize, deadline: Instant, config: &ClientConfig) -> Result<Box<Conn>, Error> {
+    fn open(
+        &self,
+        server: usize,
+        deadline: Instant,
+        config: &ClientConfig,
+    ) -> Result<Box<Conn>, Error> {
         let admission = loop {
             match self.router.admit(server, Instant::now()) {
                 Ok(admission) => break admission,
-                Err(e) if self.router.is_probing(server) && Instant::now() + PROBE_WAIT < deadline => {
+                Err(e)
+                    if self.router.is_probing(server) && Instant::now() + PROBE_WAIT < deadline =>
+                {
                     drop(e);
                     std::thread::sleep(PROBE_WAIT);
                 }
                 Err(e) => return Err(e),
             }
         };
-        let pool = self.pools.get(server).ok_or(Error::InvalidArgument("no such server"))?;
+        let pool = self
+            .pools
+            .get(server)
+            .ok_or(Error::InvalidArgument("no such server"))?;
         let addr = &self.router.servers()[server];
         if admission == Admission::Probe {
             return self.probe(server, deadline, config);
@@ -212,7 +227,12 @@ impl Topology {
     }
 
     /// A new connection to `server`; a failure is the server's.
-    fn connect(&self, server: usize, deadline: Instant, config: &ClientConfig) -> Result<Box<Conn>, Error> {
+    fn connect(
+        &self,
+        server: usize,
+        deadline: Instant,
+        config: &ClientConfig,
+    ) -> Result<Box<Conn>, Error> {
         let addr = &self.router.servers()[server];
         let connect_by = deadline.min(Instant::now() + config.connect_timeout);
         Conn::connect(addr, connect_by, config.protocol)
@@ -225,8 +245,16 @@ impl Topology {
 
     /// Check a down server with `version` on a fresh connection and report
     /// the outcome; the connection is the caller's if the server answered.
-    fn probe(&self, server: usize, deadline: Instant, config: &ClientConfig) -> Result<Box<Conn>, Error> {
-        let pool = self.pools.get(server).ok_or(Error::InvalidArgument("no such server"))?;
+    fn probe(
+        &self,
+        server: usize,
+        deadline: Instant,
+        config: &ClientConfig,
+    ) -> Result<Box<Conn>, Error> {
+        let pool = self
+            .pools
+            .get(server)
+            .ok_or(Error::InvalidArgument("no such server"))?;
         let mut conn = match pool.acquire(deadline) {
             Ok(Slot::New(permit)) => {
                 let conn = self.connect(server, deadline, config)?;
@@ -250,7 +278,8 @@ impl Topology {
                 Ok(conn)
             }
             (Err(e), Some(cause)) => {
-                self.router.record(server, HealthEvent::ConnectionLost(cause), now);
+                self.router
+                    .record(server, HealthEvent::ConnectionLost(cause), now);
                 pool.forget();
                 Err(e)
             }
@@ -266,8 +295,14 @@ impl Topology {
     fn release(&self, session: Session) {
         let now = Instant::now();
         match session.conn.failure() {
-            Some(cause) => self.router.record(session.server, HealthEvent::ConnectionLost(cause), now),
-            None if session.replied => self.router.record(session.server, HealthEvent::Replied, now),
+            Some(cause) => {
+                self.router
+                    .record(session.server, HealthEvent::ConnectionLost(cause), now)
+            }
+            None if session.replied => {
+                self.router
+                    .record(session.server, HealthEvent::Replied, now)
+            }
             None => {}
         }
         if let Some(pool) = self.pools.get(session.server) {
@@ -279,7 +314,9 @@ impl Topology {
     /// elsewhere meanwhile, so nothing else would bring them back).
     fn run_due_probes(&self, deadline: Instant, config: &ClientConfig) {
         for server in self.router.due_probes(Instant::now()) {
-            if let (Ok(conn), Some(pool)) = (self.probe(server, deadline, config), self.pools.get(server)) {
+            if let (Ok(conn), Some(pool)) =
+                (self.probe(server, deadline, config), self.pools.get(server))
+            {
                 pool.put_back(conn);
             }
         }
@@ -348,7 +385,8 @@ impl Commands for Client {
             for (index, position, id) in sent {
                 let session = &mut sessions[position];
                 let result = session.conn.wait(id, deadline);
-                session.replied |= result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
+                session.replied |=
+                    result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
                 call.complete(index, result);
             }
             for session in sessions {
@@ -363,19 +401,26 @@ impl Commands for Client {
     }
 
     fn reconfigure(&self, servers: Vec<(ServerAddr, u32)>) -> Result<(), ConfigError> {
-        let mut current = self.inner.topology.write().unwrap_or_else(PoisonError::into_inner);
+        let mut current = self
+            .inner
+            .topology
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut config = self.inner.config.clone();
         config.servers = servers;
         let router = Arc::new(config.router_after(&current.router)?);
         let pools = router
             .servers()
             .iter()
-            .map(|addr| {
-                match current.router.servers().iter().position(|a| a == addr) {
+            .map(
+                |addr| match current.router.servers().iter().position(|a| a == addr) {
                     Some(old) => current.pools[old].clone(),
-                    None => Arc::new(Pool::new(config.max_connections_per_server, config.max_idle_per_server)),
-                }
-            })
+                    None => Arc::new(Pool::new(
+                        config.max_connections_per_server,
+                        config.max_idle_per_server,
+                    )),
+                },
+            )
             .collect();
         *current = Arc::new(Topology { router, pools });
         Ok(())

@@ -88,7 +88,10 @@ impl Drop for Inner {
 }
 
 impl AsyncClient {
-    pub(crate) fn new(config: ClientConfig, runtime: Arc<dyn Runtime>) -> Result<Self, ConfigError> {
+    pub(crate) fn new(
+        config: ClientConfig,
+        runtime: Arc<dyn Runtime>,
+    ) -> Result<Self, ConfigError> {
         let router = Arc::new(config.router()?);
         let servers = router.servers().iter().map(|_| Arc::default()).collect();
         Ok(AsyncClient {
@@ -154,7 +157,10 @@ impl AsyncClient {
             let Some(inner) = inner.upgrade() else {
                 return;
             };
-            let topology = inner.topology.read().unwrap_or_else(PoisonError::into_inner);
+            let topology = inner
+                .topology
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
             if let Some(i) = topology.router.servers().iter().position(|a| *a == addr) {
                 topology.router.record(i, event, now);
             }
@@ -163,7 +169,12 @@ impl AsyncClient {
 
     /// A new link to `server`, its driver started, connecting by
     /// `deadline` at the latest.
-    fn start_link(&self, topology: &Topology, server: usize, deadline: Instant) -> Result<Arc<Link>, Error> {
+    fn start_link(
+        &self,
+        topology: &Topology,
+        server: usize,
+        deadline: Instant,
+    ) -> Result<Arc<Link>, Error> {
         let inner = &*self.inner;
         let config = &inner.config;
         let addr = topology.router.servers()[server].clone();
@@ -192,7 +203,12 @@ impl AsyncClient {
     /// new one. A server due for a probe is checked with `version` on the
     /// new link first; a caller refused while another probes waits for the
     /// outcome.
-    async fn link(&self, topology: &Topology, server: usize, deadline: Instant) -> Result<Arc<Link>, Error> {
+    async fn link(
+        &self,
+        topology: &Topology,
+        server: usize,
+        deadline: Instant,
+    ) -> Result<Arc<Link>, Error> {
         let router = &topology.router;
         let admission = loop {
             match router.admit(server, Instant::now()) {
@@ -224,7 +240,12 @@ impl AsyncClient {
 
     /// Check a down server with `version` on a new link; the link is the
     /// caller's if the server answered.
-    async fn probe(&self, topology: &Topology, server: usize, deadline: Instant) -> Result<Arc<Link>, Error> {
+    async fn probe(
+        &self,
+        topology: &Topology,
+        server: usize,
+        deadline: Instant,
+    ) -> Result<Arc<Link>, Error> {
         let link = self.start_link(topology, server, deadline)?;
         Self::install(topology, server, &link);
         let id = self.submit(&link, &Command::version(), deadline).await?;
@@ -257,7 +278,12 @@ impl AsyncClient {
     }
 
     /// Queue `command` on `link`, waiting for room until `deadline`.
-    async fn submit(&self, link: &Link, command: &Command, deadline: Instant) -> Result<RequestId, Error> {
+    async fn submit(
+        &self,
+        link: &Link,
+        command: &Command,
+        deadline: Instant,
+    ) -> Result<RequestId, Error> {
         let mut timer = None;
         std::future::poll_fn(|cx| {
             if let Poll::Ready(sent) = link.poll_submit(cx, command, deadline) {

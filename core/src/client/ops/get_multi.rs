@@ -265,8 +265,13 @@ mod tests {
         let hits = op.finish().unwrap();
         assert_eq!(hits.failures().len(), 1);
         assert_eq!(hits.failures()[0].0, r.servers()[failed_server]);
-        assert!(hits.iter().all(|v| r.server_for_key(&v.key) != failed_server));
-        let expected = out[1..].iter().map(|d| d.command.keys().len()).sum::<usize>();
+        assert!(hits
+            .iter()
+            .all(|v| r.server_for_key(&v.key) != failed_server));
+        let expected = out[1..]
+            .iter()
+            .map(|d| d.command.keys().len())
+            .sum::<usize>();
         assert_eq!(hits.len(), expected);
         assert!(matches!(hits.into_result(), Err(Error::Timeout)));
     }
