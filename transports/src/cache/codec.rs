@@ -33,14 +33,7 @@
 //! serde_json writes them, so `Json(2.5)` and `2.5` store the same bytes
 //! and either reads the other. (Unsigned integers as JSON text also work
 //! with memcached's `incr`/`decr`.)
-//!
-//! | Read as ([`FromCacheValue`])               | from flags                              |
-//! |--------------------------------------------|-----------------------------------------|
-//! | `String`                                   | 0 or 1 (valid UTF-8)                    |
-//! | `Vec<u8>`, `Bytes`                         | any: the data as stored                 |
-//! | integers, `bool`, `f64`                    | 2 (a JSON number / `true` / `false` that fits) |
-//! | `Json<T>`, `T: DeserializeOwned`         | 2; also 0 and 1 when `T` accepts a string or bytes |
-//!
+
 //! # Keys
 //!
 //! A key becomes a memcached key by hashing its Python 2 pickle (see
@@ -52,11 +45,13 @@
 //! | `str`, `String`, `[u8]`, `Vec<u8>`, `Bytes`, `[u8; N]`       | `S'…'` (Python `str`) | [`KeyForm::Text`] |
 //! | integers except `u8` (`i8`..`i128`, `u16`..`u128`, `isize`, `usize`) | `I…`, `L…L` beyond 64 bits | JSON number |
 //! | `bool`                                                      | `I01` / `I00`       | JSON `true`/`false` |
-//! | `f64`                                                       | `F…` (Python repr)  | JSON number (finite only) |
+//! | `f64`                                                       | `F…` (`%.17g`, as cPickle) | JSON number (finite only) |
 //! | `()`, `None`                                                | `N`                 | JSON `null`         |
 //! | `Some(k)`                                                   | as `k`              | as `k`              |
 //! | tuples of keys, 1 to 6 items                                | `(…t` (a tuple)     | JSON array          |
 //! | `&K` for any key `K`                                        | as `K`              | as `K`              |
+//! | [`Unicode<S>`](Unicode), `S: AsRef<str>` (Python 2 `u'…'`)  | `V…` (a `unicode`)  | [`KeyForm::Text`]   |
+//! | [`Long`] (Python 2 `1L`)                                    | `L…L` (a `long`)    | JSON number         |
 //! | `SerdeKey<T>` (feature `serde`), `T: Serialize`            | by serde's data model | JSON (strings as text) |
 //!
 //! `u8` is not a key, so that byte slices and arrays are always one byte
@@ -74,6 +69,7 @@
 mod json;
 mod native_keys;
 mod native_values;
+mod python_keys;
 #[cfg(feature = "serde")]
 mod serde_codecs;
 #[cfg(feature = "serde")]
@@ -85,6 +81,7 @@ use super::keys::Pickler;
 use super::tracking::KeyForm;
 use super::CacheError;
 
+pub use python_keys::{Long, Unicode};
 #[cfg(feature = "serde")]
 pub use serde_codecs::{Json, SerdeKey};
 
@@ -167,8 +164,8 @@ pub trait FromCacheValue: Sized {
 /// use memwire::cache::keys::Pickler;
 ///
 /// let mut p = Pickler::new();
-/// (1, "a").write_pickle(&mut p)?;
-/// assert_eq!(p.finish(), b"(I1\nS'a'\np1\ntp2\n.");
+/// (1, "ab").write_pickle(&mut p)?;
+/// assert_eq!(p.finish(), b"(I1\nS'ab'\np1\ntp2\n.");
 /// # Ok::<(), memwire::cache::CacheError>(())
 /// ```
 pub trait CacheKey {

@@ -31,7 +31,8 @@
 //!
 //! `set` returns the memcached key it used: the md5 hex of the key and
 //! namespace, exactly as lovely.memcached builds it (see [`keys`]), so keys
-//! of any type and length are safe. A *raw* key (`raw`) is used as is,
+//! of any type and length are safe. Rust strings are Python `str` keys;
+//! [`Unicode`] and [`Long`] say `u'key'` and `1L`. A *raw* key (`raw`) is used as is,
 //! with the namespace prepended, for other applications to read; a raw key
 //! memcached would refuse is a [`CacheError::InvalidKey`].
 //!
@@ -110,6 +111,7 @@ pub use async_cache::AsyncCache;
 pub use codec::{CacheKey, CacheValue, FromCacheKey, FromCacheValue};
 #[cfg(feature = "serde")]
 pub use codec::{Json, SerdeKey};
+pub use codec::{Long, Unicode};
 pub use config::{
     CacheBuilder, CacheConfig, CacheSettings, FromCacheConfig, DEFAULT_LIFETIME, DEFAULT_SERVER,
 };

@@ -164,12 +164,12 @@ mod tests {
             pickle(&SerdeKey(Some(1u64 << 63))),
             b"L9223372036854775808L\n."
         );
-        assert_eq!(pickle(&SerdeKey((1, "a"))), b"(I1\nS'a'\np1\ntp2\n.");
+        assert_eq!(pickle(&SerdeKey((1, "a"))), b"(I1\nS'a'\ntp1\n.");
         assert_eq!(pickle(&SerdeKey(&[1, 2][..])), b"(lp1\nI1\naI2\na.");
         assert_eq!(pickle(&SerdeKey(vec![1u8, 2])), b"(lp1\nI1\naI2\na.");
         let mut m = BTreeMap::new();
         m.insert("k", 2.5);
-        assert_eq!(pickle(&SerdeKey(&m)), b"(dp1\nS'k'\np2\nF2.5\ns.");
+        assert_eq!(pickle(&SerdeKey(&m)), b"(dp1\nS'k'\nF2.5\ns.");
         assert_eq!(pickle(&SerdeKey(())), b"N.");
         assert_eq!(pickle(&SerdeKey(Some(()))), b"N.");
     }
