@@ -2,8 +2,9 @@
 //!
 //! Every encoding is chosen by the Rust type of the key or value, never by
 //! a Cargo feature: the `serde` feature only *adds* the wrappers `Json`
-//! and `SerdeKey`, so code that compiles without it produces the same
-//! memcached keys, stored bytes and flags with it.
+//! and `SerdeKey`, and the `python` feature the wrapper `Python`, so code
+//! that compiles without them produces the same memcached keys, stored
+//! bytes and flags with them.
 //!
 //! # Values: encoding version 1
 //!
@@ -33,7 +34,26 @@
 //! serde_json writes them, so `Json(2.5)` and `2.5` store the same bytes
 //! and either reads the other. (Unsigned integers as JSON text also work
 //! with memcached's `incr`/`decr`.)
-
+//!
+//! # Values shared with Python: `Python<T>` (feature `python`)
+//!
+//! Python applications (python-memcached, pymemcache, lovely.memcached's
+//! client) mark values with other flags: 0 bytes, 1 pickle, 2 `int`, 4
+//! `long`, 8 compressed, 16 text. A Python app would read memwire's text
+//! (flags 1) as a pickle, and memwire would refuse Python's text (16).
+//! [`Python<T>`](Python) stores and reads values in Python's conventions
+//! (pickles through the `serde-pickle` crate, written at protocol 2 for
+//! Python 2 and 3); see its table. Two native encodings already agree with
+//! Python: bytes (flags 0 both ways) and integers (flags 2, decimal: a
+//! native `i64` reads Python's `int` and Python reads memwire's).
+//!
+//! | Read as ([`FromCacheValue`])               | from flags                              |
+//! |--------------------------------------------|-----------------------------------------|
+//! | `String`                                   | 0 or 1 (valid UTF-8)                    |
+//! | `Vec<u8>`, `Bytes`                         | any: the data as stored                 |
+//! | integers, `bool`, `f64`                    | 2 (a JSON number / `true` / `false` that fits) |
+//! | `Json<T>`, `T: DeserializeOwned`         | 2; also 0 and 1 when `T` accepts a string or bytes |
+//!
 //! # Keys
 //!
 //! A key becomes a memcached key by hashing its Python 2 pickle (see
@@ -69,6 +89,8 @@
 mod json;
 mod native_keys;
 mod native_values;
+#[cfg(feature = "python")]
+mod python;
 mod python_keys;
 #[cfg(feature = "serde")]
 mod serde_codecs;
@@ -81,6 +103,8 @@ use super::keys::Pickler;
 use super::tracking::KeyForm;
 use super::CacheError;
 
+#[cfg(feature = "python")]
+pub use python::{Python, FLAG_COMPRESSED, FLAG_INTEGER, FLAG_LONG, FLAG_PICKLE, FLAG_TEXT};
 pub use python_keys::{Long, Unicode};
 #[cfg(feature = "serde")]
 pub use serde_codecs::{Json, SerdeKey};

@@ -41,8 +41,10 @@
 //! Stored with their encoding in memcached's flags, chosen by their type
 //! ([`codec`]): text (`&str`, `String`) as UTF-8, bytes as they are,
 //! numbers and booleans as JSON text, and, with the `serde` feature, any
-//! serde type as JSON with [`Json`](codec). The feature adds
-//! encodings; it never changes one.
+//! serde type as JSON with [`Json`](codec). With the `python` feature,
+//! `Python<T>` stores and reads values as Python applications do
+//! (python-memcached and pymemcache flags, pickles). The features add
+//! encodings; they never change one.
 //!
 //! # Namespaces
 //!
@@ -108,6 +110,8 @@ use memwire_core::cluster::ServerAddr;
 use memwire_core::Error;
 
 pub use async_cache::AsyncCache;
+#[cfg(feature = "python")]
+pub use codec::Python;
 pub use codec::{CacheKey, CacheValue, FromCacheKey, FromCacheValue};
 #[cfg(feature = "serde")]
 pub use codec::{Json, SerdeKey};

@@ -57,7 +57,7 @@ impl<T: DeserializeOwned> FromCacheValue for Json<T> {
 
 /// `T` from text or bytes: as a string when it is UTF-8 and `T` takes
 /// one, else as bytes, else as a sequence of byte values.
-fn from_text<T: DeserializeOwned>(data: &[u8]) -> Result<T, CacheError> {
+pub(super) fn from_text<T: DeserializeOwned>(data: &[u8]) -> Result<T, CacheError> {
     type E = serde::de::value::Error;
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(v) = T::deserialize(StrDeserializer::<E>::new(s)) {
