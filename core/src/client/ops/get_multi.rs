@@ -147,18 +147,27 @@ impl Operation for GetMulti {
         let Some((_, positions)) = self.requests.get(index) else {
             return;
         };
-        // Hits answer the request's keys in order (the parser checks it):
-        // walk both together.
-        let mut asked = positions.iter();
+        // Each hit fills the first position of the request that asks for
+        // its key and has no hit yet (the parser checked there is one).
+        // memcached answers in request order, found at once after the last
+        // hit; a proxy such as twemproxy may answer in another order.
+        let mut next = 0;
         for hit in hits {
-            for &p in asked.by_ref() {
-                if self.keys.get(p) == Some(&hit.key) {
-                    if let Some(slot) = self.hits.get_mut(p) {
-                        *slot = Some(hit);
-                    }
-                    break;
-                }
+            let open = |i: &usize| {
+                positions.get(*i).is_some_and(|&p| {
+                    self.keys.get(p) == Some(&hit.key)
+                        && self.hits.get(p).is_some_and(Option::is_none)
+                })
+            };
+            let start = next.min(positions.len());
+            let found = (start..positions.len()).chain(0..start).find(open);
+            if let Some(slot) = found
+                .and_then(|i| positions.get(i))
+                .and_then(|&p| self.hits.get_mut(p))
+            {
+                *slot = Some(hit);
             }
+            next = found.map_or(next, |i| i + 1);
         }
     }
 
@@ -222,6 +231,26 @@ mod tests {
             .collect();
         let expected: Vec<String> = keys.iter().filter(|k| *k != "k7").cloned().collect();
         assert_eq!(got, expected);
+    }
+
+    /// A proxy (twemproxy) merging its servers' replies answers in another
+    /// order: the hits still come back in request order, duplicates too.
+    #[test]
+    fn hits_answered_out_of_order_come_back_in_request_order() {
+        let r = router(&["proxy:1"], 100);
+        let keys = ["a", "b", "c", "a", "d"];
+        let mut op = GetMulti::new(keys);
+        let mut out = Vec::new();
+        op.plan(&r, &mut out).unwrap();
+        let reply = ["d", "a", "c", "a"]
+            .iter()
+            .map(|k| Value::new(*k, 0, format!("{k}!")))
+            .collect();
+        op.complete(0, Ok(Response::Values(reply)));
+        let hits = op.finish().unwrap();
+        let got: Vec<&[u8]> = hits.iter().map(|v| &v.key[..]).collect();
+        assert_eq!(got, [&b"a"[..], b"c", b"a", b"d"]);
+        assert!(hits.iter().all(|v| v.data.ends_with(b"!")));
     }
 
     fn answer_all_but_first(op: &mut GetMulti, out: &[Dispatch]) {
