@@ -41,7 +41,7 @@
 //! client) mark values with other flags: 0 bytes, 1 pickle, 2 `int`, 4
 //! `long`, 8 compressed, 16 text. A Python app would read memwire's text
 //! (flags 1) as a pickle, and memwire would refuse Python's text (16).
-//! [`Python<T>`](Python) stores and reads values in Python's conventions
+//! `Python<T>` stores and reads values in Python's conventions
 //! (pickles through the `serde-pickle` crate, written at protocol 2 for
 //! Python 2 and 3); see its table. Two native encodings already agree with
 //! Python: bytes (flags 0 both ways) and integers (flags 2, decimal: a

@@ -36,8 +36,8 @@ const KNOWN_FLAGS: u32 = FLAG_PICKLE | FLAG_INTEGER | FLAG_LONG | FLAG_COMPRESSE
 /// |-----------------------------------------|----------------|-------|------------------------------|
 /// | bytes (`serde_bytes`)                   | `bytes`/`str`  | 0     | the bytes                    |
 /// | a string, a `char`                      | `str`/`unicode`| 16    | UTF-8                        |
-/// | an integer of 64 bits or less           | `int`          | 2     | decimal (`-12`)              |
-/// | a wider integer (`i128`, `u128`)        | `int`/`long`   | 4 beyond 64 bits | decimal           |
+/// | an integer in `i64`'s range             | `int`          | 2     | decimal (`-12`)              |
+/// | an integer beyond it (to 128 bits)      | `long` (Python 2), `int` | 4 | decimal              |
 /// | anything else: floats, `bool`, `None`, sequences (lists), tuples, maps and structs (dicts), enums | as pickled | 1 | pickle protocol 2 |
 ///
 /// Pickles are written at protocol 2, which Python 2 and 3 both read, by
@@ -236,7 +236,7 @@ impl ser::Serializer for Scalar {
     fn serialize_u128(self, v: u128) -> R {
         Ok(Top::Int {
             text: v.to_string(),
-            long: u64::try_from(v).is_err(),
+            long: i64::try_from(v).is_err(),
         })
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> R {
@@ -346,6 +346,11 @@ mod tests {
             (4, (1i128 << 100).to_string().into_bytes())
         );
         assert_eq!(encode(u128::MAX), (4, u128::MAX.to_string().into_bytes()));
+        assert_eq!(
+            encode(u128::from(u64::MAX)),
+            (4, u64::MAX.to_string().into_bytes())
+        );
+        assert_eq!(encode(7u128), (2, b"7".to_vec()));
         assert_eq!(encode(Some(7)), (2, b"7".to_vec()));
     }
 
