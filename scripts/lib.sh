@@ -65,6 +65,48 @@ ensure_pylibmc() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-pylibmc
 }
 
+# Installs Debian's python3-pymemcache when /usr/bin/python3 cannot import
+# it: tests/tests/cache_python.rs shares values with it.
+ensure_pymemcache() {
+    local py="${PYMEMCACHE_PYTHON:-/usr/bin/python3}"
+    if [[ -x "$py" ]] && "$py" -c 'import pymemcache' >/dev/null 2>&1; then
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "pymemcache missing and apt-get not available: install python3-pymemcache or set PYMEMCACHE_PYTHON"
+    echo "pymemcache not found: installing the Debian package python3-pymemcache"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-pymemcache
+}
+
+# The twemproxy binary: $NUTCRACKER_BIN, else nutcracker on PATH or in
+# /usr/sbin (where Debian puts it).
+nutcracker_bin() {
+    if [[ -n "${NUTCRACKER_BIN:-}" ]]; then
+        printf '%s\n' "$NUTCRACKER_BIN"
+    elif command -v nutcracker >/dev/null 2>&1; then
+        command -v nutcracker
+    elif [[ -x /usr/sbin/nutcracker ]]; then
+        printf '%s\n' /usr/sbin/nutcracker
+    else
+        return 1
+    fi
+}
+
+# Installs Debian's nutcracker (twemproxy) when it is missing:
+# tests/tests/twemproxy.rs runs memwire's clients through it.
+ensure_nutcracker() {
+    if nutcracker_bin >/dev/null; then
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "nutcracker missing and apt-get not available: install nutcracker or set NUTCRACKER_BIN"
+    echo "nutcracker not found: installing the Debian package nutcracker"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nutcracker
+    nutcracker_bin >/dev/null || die "nutcracker still not found after installing it"
+}
+
 # Installs the rustfmt and clippy components when cargo lacks them.
 ensure_rust_tools() {
     command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (https://rustup.rs)"

@@ -291,6 +291,16 @@ impl Connection {
         command: impl Into<Command>,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
+        self.send_command(&command.into(), deadline)
+    }
+
+    /// [`Connection::send`] for a command the caller keeps (to send it
+    /// again on another connection, say).
+    pub fn send_command(
+        &mut self,
+        command: &Command,
+        deadline: Option<Instant>,
+    ) -> Result<RequestId, Error> {
         if let Some(cause) = &self.dead {
             return Err(match **cause {
                 Error::Closed => Error::Closed,
@@ -300,9 +310,9 @@ impl Connection {
         if self.quitting {
             return Err(Error::Closed);
         }
-        let mut command = command.into();
         let id = RequestId(self.next_id);
-        let opaque = self.opaque_for(&mut command, id)?;
+        let (opaque, tokened) = self.opaque_for(command, id)?;
+        let command = tokened.as_ref().unwrap_or(command);
         let expect = command.encode(&mut self.output, &self.config)?;
         self.next_id += 1;
         match expect {
@@ -608,21 +618,23 @@ impl Connection {
     /// The opaque token of a meta `command` about to be sent as `id`: a
     /// quiet one without a token gets one; a token already pending in the
     /// open batch is refused.
-    fn opaque_for(&self, command: &mut Command, id: RequestId) -> Result<Option<Opaque>, Error> {
+    /// The opaque token a meta `command` carries, and a copy of it with a
+    /// token assigned when it is quiet and has none.
+    fn opaque_for(
+        &self,
+        command: &Command,
+        id: RequestId,
+    ) -> Result<(Option<Opaque>, Option<Command>), Error> {
         let Command::Meta(meta) = command else {
-            return Ok(None);
-        };
-        let quiet = meta.is_quiet();
-        let Some(slot) = meta.opaque_slot() else {
-            return Ok(None);
+            return Ok((None, None));
         };
         let in_use = |o: &Opaque| self.batch_opaques.contains_key(o);
-        match slot {
+        match meta.opaque() {
             Some(o) if in_use(o) => Err(Error::InvalidArgument(
                 "the opaque token is already used by a pending quiet request of the same batch",
             )),
-            Some(o) => Ok(Some(o.clone())),
-            None if quiet => {
+            Some(o) => Ok((Some(o.clone()), None)),
+            None if meta.is_quiet() => {
                 // The request id, unless a caller's token took it.
                 let mut token = Opaque::from(id.0);
                 let mut n = 0u64;
@@ -630,10 +642,14 @@ impl Connection {
                     n += 1;
                     token = Opaque::new(format!("{}.{n}", id.0))?;
                 }
-                *slot = Some(token.clone());
-                Ok(Some(token))
+                let mut tokened = meta.clone();
+                match tokened.opaque_slot() {
+                    Some(slot) => *slot = Some(token.clone()),
+                    None => return Ok((None, None)),
+                }
+                Ok((Some(token), Some(Command::Meta(tokened))))
             }
-            None => Ok(None),
+            None => Ok((None, None)),
         }
     }
 

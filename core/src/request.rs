@@ -363,6 +363,20 @@ impl Command {
         }
     }
 
+    /// Whether sending the command twice has the effect of sending it once:
+    /// retrievals (a `gat` sets the same expiry again), `version`, `stats`
+    /// other than `stats reset`, and meta gets that expect a reply. Such a
+    /// command may be retried on a fresh connection when its connection
+    /// failed under it.
+    pub fn is_idempotent(&self) -> bool {
+        match self {
+            Command::Retrieve(_) | Command::Version => true,
+            Command::Stats(group) => *group != StatsGroup::Reset,
+            Command::Meta(meta @ MetaCommand::Get(_)) => !meta.is_quiet(),
+            _ => false,
+        }
+    }
+
     /// Whether the server is asked not to reply (`noreply`, `quit`): the
     /// request completes when it is queued. A quiet meta request (`q`) is
     /// not: it completes when its reply, or a later request's, arrives (see

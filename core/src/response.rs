@@ -167,7 +167,10 @@ pub struct ResponseParser {
     /// The data block awaited, its length and what it belongs to.
     data: Option<(usize, Block)>,
     values: Vec<Value>,
-    /// Index of the next requested key a `VALUE` may answer.
+    /// Which requested keys a `VALUE` has answered (sized on the first).
+    answered: Vec<bool>,
+    /// Where the search for the next `VALUE`'s key starts: after the last
+    /// key answered, as memcached answers in request order.
     next_key: usize,
     stats: Vec<(String, String)>,
 }
@@ -200,6 +203,7 @@ impl ResponseParser {
             scanned: 0,
             data: None,
             values: Vec::new(),
+            answered: Vec::new(),
             next_key: 0,
             stats: Vec::new(),
         }
@@ -410,12 +414,25 @@ impl ResponseParser {
                 len,
                 max: self.max_value_len,
             })?;
-        // The key must answer one of the keys still ahead, in request order.
-        let ahead = keys.get(self.next_key..).unwrap_or_default();
-        let Some(pos) = ahead.iter().position(|k| k[..] == *key) else {
+        // The key must answer a requested key not answered yet. memcached
+        // answers in request order (found at once, after the last one); a
+        // proxy merging several servers' replies, such as twemproxy, may
+        // not, so any order is taken — but never a key that was not asked
+        // for, nor one answered more often than it was asked for.
+        if self.answered.len() != keys.len() {
+            self.answered = vec![false; keys.len()];
+        }
+        let open = |i: &usize| {
+            keys.get(*i).is_some_and(|k| k[..] == *key) && self.answered.get(*i) == Some(&false)
+        };
+        let start = self.next_key.min(keys.len());
+        let Some(i) = (start..keys.len()).chain(0..start).find(open) else {
             return Err(ProtocolError::UnrequestedKey(show_line(key)));
         };
-        self.next_key += pos + 1;
+        if let Some(done) = self.answered.get_mut(i) {
+            *done = true;
+        }
+        self.next_key = i + 1;
         // The key is the first field after "VALUE " (an empty field never
         // matches, as requested keys are never empty).
         let key_start = b"VALUE ".len();

@@ -18,6 +18,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use memwire::cluster::ServerAddr;
+
 use memwire::client::{Operation, Router};
 use memwire::{AsyncCommands, ClientConfig, Commands, ConfigError, FromConfig};
 
@@ -130,6 +132,10 @@ impl<C: AsyncCommands, R: Runtime> Commands for BlockOn<C, R> {
 
     fn router(&self) -> Arc<Router> {
         self.client.router()
+    }
+
+    fn reconfigure(&self, servers: Vec<(ServerAddr, u32)>) -> Result<(), ConfigError> {
+        self.client.reconfigure(servers)
     }
 
     fn close(&self) {

@@ -144,14 +144,14 @@ fn only_err<T: std::fmt::Debug>(mut per_server: PerServer<T>) -> Error {
     }
 }
 
-fn stat_u64(map: &StatMap, name: &str) -> u64 {
+pub(crate) fn stat_u64(map: &StatMap, name: &str) -> u64 {
     map.get(name)
         .and_then(StatValue::as_u64)
         .unwrap_or_else(|| panic!("stat {name} missing or not a number in {map:?}"))
 }
 
 /// The server's `stats`, typed, read over a fresh connection.
-fn server_stats(server: &Memcached) -> StatMap {
+pub(crate) fn server_stats(server: &Memcached) -> StatMap {
     server
         .stats(None)
         .into_iter()
@@ -765,8 +765,13 @@ pub fn one_server_down<C: TestClient>() {
     assert!(stats[0].1.is_ok(), "{:?}", stats[0]);
     assert_eq!(stats[1].0, down_addr);
     assert!(matches!(stats[1].1, Err(Error::NoServer(_))));
+    // A multi-get gets the live server's hits and names the down one.
     let names: Vec<&str> = keys.iter().map(String::as_str).collect();
-    assert!(c.get_multi(&names).is_err());
+    let hits = c.get_multi(&names).expect("no bad input");
+    assert_eq!(hits.failures().len(), 1);
+    assert_eq!(hits.failures()[0].0, down_addr);
+    assert!(hits.iter().all(|v| c.server_for_key(&v.key) != down_addr));
+    assert!(!hits.is_empty());
 }
 
 /// A server killed mid-run: errors while it is down (never a value),
@@ -986,7 +991,10 @@ pub fn timeout_silent_server<C: TestClient>() {
         let r = match call {
             0 => c.get("k").map(|_| ()),
             1 => c.set("k", b"v"),
-            _ => c.get_multi(["a", "b"]).map(|_| ()),
+            _ => c
+                .get_multi(["a", "b"])
+                .and_then(|hits| hits.into_result())
+                .map(|_| ()),
         };
         assert_timed_out(&r, started.elapsed(), io_timeout);
     }
@@ -1402,7 +1410,8 @@ pub fn pool_bounds_connections_per_server<C: TestClient>() {
                     c.set(&key, key.as_bytes()).unwrap();
                     assert_eq!(text(c.get(&key)), key);
                     if i % 20 == 0 {
-                        c.get_multi([&key, "absent"]).unwrap();
+                        let hits = c.get_multi([&key, "absent"]).unwrap();
+                        assert_eq!(hits.len(), 1);
                     }
                 }
             })

@@ -58,6 +58,7 @@
 mod block_on;
 pub mod conformance;
 pub mod fault_proxy;
+pub mod resilience;
 pub mod seed;
 mod server;
 

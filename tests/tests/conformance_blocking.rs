@@ -3,6 +3,7 @@
 #![cfg(feature = "blocking")]
 
 memwire_tests::conformance_suite!(memwire::blocking::Client);
+memwire_tests::resilience_suite!(memwire::blocking::Client);
 memwire_tests::pool_suite!(memwire::blocking::Client);
 
 /// The blocking client is `Send + Sync` and cheap to clone.

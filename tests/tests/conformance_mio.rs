@@ -1,6 +1,6 @@
 //! The conformance suite (`memwire_tests::conformance`) on the mio
-//! transport's ready-made client, and its per-connection request limit
-//! (`max_in_flight`).
+//! transport's ready-made client, its per-connection request limit
+//! (`max_in_flight`), and the retry of a read on a fresh connection.
 #![cfg(feature = "mio")]
 
 use std::io::Read;
@@ -16,6 +16,7 @@ use memwire_tests::conformance::{build, client_for};
 use memwire_tests::Memcached;
 
 memwire_tests::conformance_suite!(memwire::mio::Client);
+memwire_tests::resilience_suite!(memwire::mio::Client);
 
 /// The mio client is `Send + Sync` and cheap to clone.
 #[test]

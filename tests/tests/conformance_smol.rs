@@ -7,6 +7,7 @@ use memwire::{AsyncCommands, FromConfig};
 type Client = memwire_tests::BlockOn<memwire::smol::Client, memwire_tests::Smol>;
 
 memwire_tests::conformance_suite!(Client);
+memwire_tests::resilience_suite!(super::Client);
 
 /// The smol client is `Send + Sync` and cheap to clone, and its futures
 /// are `Send` (they can be spawned on a multi-threaded executor).

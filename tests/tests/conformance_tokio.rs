@@ -8,6 +8,7 @@ use memwire::{AsyncCommands, FromConfig};
 type Client = memwire_tests::BlockOn<memwire::tokio::Client, memwire_tests::Tokio>;
 
 memwire_tests::conformance_suite!(Client);
+memwire_tests::resilience_suite!(super::Client);
 
 /// The tokio client is `Send + Sync` and cheap to clone, and its futures
 /// are `Send` (they can be spawned on a multi-threaded runtime).

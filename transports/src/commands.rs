@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use memwire_core::client::ops::{Broadcast, GetMulti, Keyed, PerServer, StoreOptions};
-use memwire_core::client::{Operation, Router};
+use memwire_core::client::ops::{
+    Broadcast, Each, GetMulti, Hits, Keyed, PerKey, PerServer, StoreOptions,
+};
+use memwire_core::client::{ConfigError, Operation, Router};
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{
     Command, Error, Expiry, IntoBytes, SizeStats, SlabStats, StatMap, StatsGroup, Store, Value,
@@ -60,14 +62,47 @@ pub trait Commands {
         O: Operation + Send,
         O::Output: Send;
 
-    /// The servers and key placement.
+    /// The servers, key placement and their health.
     fn router(&self) -> Arc<Router>;
+
+    /// Replace the server list (and weights) of the running client.
+    /// Connections to servers that stay are kept, and so is what the
+    /// failure policy knows of them; keys move as ketama says. Calls in
+    /// progress finish on the list they started with.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NoServers`] for an empty list.
+    fn reconfigure(&self, servers: Vec<(ServerAddr, u32)>) -> Result<(), ConfigError>;
 
     /// Send `quit` on idle connections and drop them. The client stays
     /// usable: the next call reconnects.
     fn close(&self);
 
     // ---- servers ----
+
+    /// [`reconfigure`](Self::reconfigure) with addresses in any form
+    /// `ClientBuilder::server` takes, each with weight 1.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for an empty list or an address that does not parse.
+    fn set_servers<S: AsRef<str>>(
+        &self,
+        servers: impl IntoIterator<Item = S>,
+    ) -> Result<(), ConfigError> {
+        let servers = servers
+            .into_iter()
+            .map(|s| match ServerAddr::parse(s.as_ref()) {
+                Ok(addr) => Ok((addr, 1)),
+                Err(error) => Err(ConfigError::Address {
+                    input: s.as_ref().to_owned(),
+                    error,
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.reconfigure(servers)
+    }
 
     /// The servers, in configuration order.
     fn servers(&self) -> Vec<ServerAddr> {
@@ -124,7 +159,9 @@ pub trait Commands {
     /// `get` of many keys across servers: one request per server (more
     /// when a server's keys exceed [`Config::max_keys`](crate::Config)),
     /// all sent before any reply is awaited. The hits in request order,
-    /// misses absent. Fails when any involved server fails.
+    /// misses absent ([`Hits`], which reads like a slice); a server that
+    /// fails costs only its own keys and is named in
+    /// [`Hits::failures`]. `Err` only for bad input (nothing sent).
     ///
     /// ```
     /// # fn f(client: &impl memwire::Commands) -> Result<(), memwire::Error> {
@@ -133,18 +170,12 @@ pub trait Commands {
     /// }
     /// # Ok(()) }
     /// ```
-    fn get_multi<K: AsRef<[u8]>>(
-        &self,
-        keys: impl IntoIterator<Item = K>,
-    ) -> Result<Vec<Value>, Error> {
+    fn get_multi<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> Result<Hits, Error> {
         self.execute(GetMulti::new(keys))
     }
 
     /// [`get_multi`](Commands::get_multi) with CAS uniques (`gets`).
-    fn gets_multi<K: AsRef<[u8]>>(
-        &self,
-        keys: impl IntoIterator<Item = K>,
-    ) -> Result<Vec<Value>, Error> {
+    fn gets_multi<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> Result<Hits, Error> {
         self.execute(GetMulti::new(keys).with_cas())
     }
 
@@ -284,6 +315,58 @@ pub trait Commands {
     /// Errors as [`incr`](Commands::incr).
     fn decr(&self, key: impl AsRef<[u8]>, delta: u64) -> Result<u64, Error> {
         self.execute(Keyed::new(Command::decr(key_bytes(key), delta)))
+    }
+
+    // ---- many keys ----
+
+    /// `set` of many items, each on its key's server, all pipelined (one
+    /// write per server). One result per key, in order: a failed server
+    /// fails only its own keys. Every key is checked before anything is
+    /// sent.
+    ///
+    /// ```
+    /// # fn f(client: &impl memwire::Commands) -> Result<(), memwire::Error> {
+    /// use memwire::Expiry;
+    /// let results = client.set_multi([("a", "1"), ("b", "2")], Expiry::secs(60));
+    /// for (key, result) in results {
+    ///     if let Err(e) = result {
+    ///         eprintln!("{key:?} not stored: {e}");
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    fn set_multi<K: AsRef<[u8]>, V: IntoBytes>(
+        &self,
+        items: impl IntoIterator<Item = (K, V)>,
+        options: impl Into<StoreOptions>,
+    ) -> PerKey<()> {
+        let options = options.into();
+        let commands = items
+            .into_iter()
+            .map(|(k, v)| options.apply(Command::set(key_bytes(k), v)).into());
+        self.execute(Each::new(commands))
+    }
+
+    /// `delete` of many keys, pipelined per server; one result per key
+    /// ([`Error::NotFound`] for an absent key).
+    fn delete_multi<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> PerKey<()> {
+        self.execute(Each::new(
+            keys.into_iter()
+                .map(|k| Command::delete(key_bytes(k)).into()),
+        ))
+    }
+
+    /// `touch` of many keys, pipelined per server; one result per key.
+    fn touch_multi<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+        expiry: impl Into<Expiry>,
+    ) -> PerKey<()> {
+        let expiry = expiry.into();
+        self.execute(Each::new(
+            keys.into_iter()
+                .map(|k| Command::touch(key_bytes(k), expiry).into()),
+        ))
     }
 
     // ---- every server ----

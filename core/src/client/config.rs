@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use crate::client::{Router, ServerHealth};
+use crate::client::{FailurePolicy, HealthHook, Router};
 use crate::cluster::{AddrError, Cluster, HealthConfig, ServerAddr};
 use crate::connection::Config;
 
@@ -50,6 +50,16 @@ pub struct ClientConfig {
     /// awaiting a reply on one connection. Further calls wait for room,
     /// within their deadline.
     pub max_in_flight: usize,
+    /// Send the keys of a down server to the next live server along the
+    /// ring (see [`FailurePolicy::eject`]). Off by default.
+    pub eject_failed_servers: bool,
+    /// Retry a read (`get`, multi-get, `version`, `stats`) once, on a fresh
+    /// connection, when it failed only because its connection did (another
+    /// request's fault, a reset): never a write, never twice. On by
+    /// default.
+    pub retry_reads: bool,
+    /// Called on every server up/down transition.
+    pub health_hook: Option<HealthHook>,
 }
 
 impl ClientConfig {
@@ -59,16 +69,34 @@ impl ClientConfig {
     ///
     /// [`ConfigError::NoServers`] when the server list was emptied.
     pub fn router(&self) -> Result<Router, ConfigError> {
-        let cluster = Cluster::new(self.servers.clone()).map_err(|_| ConfigError::NoServers)?;
-        Ok(Router::new(cluster, self.protocol))
+        Ok(Router::with_policy(
+            self.cluster()?,
+            self.protocol,
+            self.policy(),
+        ))
     }
 
-    /// A fresh health record per server, in order.
-    pub fn server_health(&self) -> Vec<ServerHealth> {
-        self.servers
-            .iter()
-            .map(|(addr, _)| ServerHealth::new(addr.clone(), self.health))
-            .collect()
+    /// A router for these servers that keeps what `previous` knows of the
+    /// servers both lists share (live reconfiguration).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NoServers`] when the server list was emptied.
+    pub fn router_after(&self, previous: &Router) -> Result<Router, ConfigError> {
+        Ok(previous.reconfigured(self.cluster()?, self.protocol, self.policy()))
+    }
+
+    fn cluster(&self) -> Result<Cluster, ConfigError> {
+        Cluster::new(self.servers.clone()).map_err(|_| ConfigError::NoServers)
+    }
+
+    fn policy(&self) -> FailurePolicy {
+        FailurePolicy {
+            health: self.health,
+            eject: self.eject_failed_servers,
+            hook: self.health_hook.clone(),
+            retry_reads: self.retry_reads,
+        }
     }
 }
 
@@ -120,6 +148,9 @@ pub struct ClientBuilder<C = ClientConfig> {
     max_idle_per_server: usize,
     max_connections_per_server: usize,
     max_in_flight: usize,
+    eject_failed_servers: bool,
+    retry_reads: bool,
+    health_hook: Option<HealthHook>,
     _client: PhantomData<fn() -> C>,
 }
 
@@ -137,6 +168,9 @@ impl<C> fmt::Debug for ClientBuilder<C> {
                 &self.max_connections_per_server,
             )
             .field("max_in_flight", &self.max_in_flight)
+            .field("eject_failed_servers", &self.eject_failed_servers)
+            .field("retry_reads", &self.retry_reads)
+            .field("health_hook", &self.health_hook)
             .finish()
     }
 }
@@ -145,6 +179,7 @@ impl<C> Clone for ClientBuilder<C> {
     fn clone(&self) -> Self {
         ClientBuilder {
             servers: self.servers.clone(),
+            health_hook: self.health_hook.clone(),
             _client: PhantomData,
             ..*self
         }
@@ -162,6 +197,9 @@ impl<C> Default for ClientBuilder<C> {
             max_idle_per_server: DEFAULT_MAX_IDLE_PER_SERVER,
             max_connections_per_server: DEFAULT_MAX_CONNECTIONS_PER_SERVER,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            eject_failed_servers: false,
+            retry_reads: true,
+            health_hook: None,
             _client: PhantomData,
         }
     }
@@ -188,6 +226,9 @@ impl<C> ClientBuilder<C> {
             max_idle_per_server: self.max_idle_per_server,
             max_connections_per_server: self.max_connections_per_server,
             max_in_flight: self.max_in_flight,
+            eject_failed_servers: self.eject_failed_servers,
+            retry_reads: self.retry_reads,
+            health_hook: self.health_hook,
             _client: PhantomData,
         }
     }
@@ -265,6 +306,30 @@ impl<C> ClientBuilder<C> {
         self
     }
 
+    /// Set [`ClientConfig::eject_failed_servers`] (default off).
+    pub fn eject_failed_servers(mut self, eject: bool) -> Self {
+        self.eject_failed_servers = eject;
+        self
+    }
+
+    /// Set [`ClientConfig::retry_reads`] (default on).
+    pub fn retry_reads(mut self, retry: bool) -> Self {
+        self.retry_reads = retry;
+        self
+    }
+
+    /// Call `hook` on every server up/down transition
+    /// ([`ClientConfig::health_hook`]). It runs on the thread that noticed
+    /// the change, possibly while the client holds an internal lock: keep
+    /// it short, and do not call the client from it.
+    pub fn on_health_change(
+        mut self,
+        hook: impl Fn(&ServerAddr, crate::client::Transition) + Send + Sync + 'static,
+    ) -> Self {
+        self.health_hook = Some(HealthHook::new(hook));
+        self
+    }
+
     /// Parse and check everything.
     ///
     /// # Errors
@@ -311,6 +376,9 @@ impl<C> ClientBuilder<C> {
             max_idle_per_server: self.max_idle_per_server,
             max_connections_per_server: self.max_connections_per_server,
             max_in_flight: self.max_in_flight,
+            eject_failed_servers: self.eject_failed_servers,
+            retry_reads: self.retry_reads,
+            health_hook: self.health_hook,
         })
     }
 

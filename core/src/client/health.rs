@@ -8,10 +8,13 @@
 //! any reply counts as a success. After
 //! [`HealthConfig::failure_limit`](crate::cluster::HealthConfig) failures
 //! in a row the server is down: requests for it fail fast with
-//! [`Error::NoServer`] until
-//! [`HealthConfig::retry_after`](crate::cluster::HealthConfig) has passed,
-//! then one request probes it. Time is an argument; nothing here reads a
-//! clock.
+//! [`Error::NoServer`] (or, with ejection, go to the next server along the
+//! ring) until
+//! [`HealthConfig::retry_after`](crate::cluster::HealthConfig) has passed.
+//! Then one caller is told to [`Admission::Probe`] it — a `version` on a
+//! fresh connection — before any real request goes there; the probe's
+//! reply brings the server back up. Time is an argument; nothing here
+//! reads a clock.
 
 use std::time::Instant;
 
@@ -52,34 +55,57 @@ pub fn counts_against_server(cause: &Error) -> bool {
     )
 }
 
+/// What [`ServerHealth::admit`] lets a caller do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The server is up: send.
+    Go,
+    /// The server is down and its retry time has come: this caller checks
+    /// it first with a probe (`version` on a fresh connection) and reports
+    /// the outcome; only then do real requests go there.
+    Probe,
+}
+
+/// A change of a server's state, for a user's hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transition {
+    /// The server was marked down.
+    Down,
+    /// The server answered again and is back up.
+    Up,
+}
+
 /// The health of one server under the failure policy.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use memwire_core::client::{HealthEvent, ServerHealth};
+/// use memwire_core::client::{Admission, HealthEvent, ServerHealth, Transition};
 /// use memwire_core::cluster::{HealthConfig, ServerAddr};
 /// use memwire_core::Error;
 ///
 /// let t0 = Instant::now(); // any instant: time is an argument
 /// let config = HealthConfig { failure_limit: 1, retry_after: Duration::from_secs(1) };
 /// let mut server = ServerHealth::new(ServerAddr::parse("10.0.0.1")?, config);
-/// assert!(server.admit(t0).is_ok());
-/// server.record(HealthEvent::ConnectFailed, t0);
+/// assert_eq!(server.admit(t0)?, Admission::Go);
+/// assert_eq!(server.record(HealthEvent::ConnectFailed, t0), Some(Transition::Down));
 /// let err = server.admit(t0).unwrap_err();
 /// assert!(matches!(err, Error::NoServer(_)));
 /// assert!(err.to_string().contains("10.0.0.1:11211"));
-/// // After retry_after, one probe goes through; its reply brings the server back.
+/// // After retry_after, one caller probes; the others wait for its outcome.
 /// let later = t0 + Duration::from_secs(1);
-/// assert!(server.admit(later).is_ok());
-/// assert!(server.admit(later).is_err());
-/// server.record(HealthEvent::Replied, later);
-/// assert!(server.admit(later).is_ok());
+/// assert_eq!(server.admit(later)?, Admission::Probe);
+/// assert!(server.is_probing() && server.admit(later).is_err());
+/// assert_eq!(server.record(HealthEvent::Replied, later), Some(Transition::Up));
+/// assert_eq!(server.admit(later)?, Admission::Go);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ServerHealth {
     addr: ServerAddr,
     health: Health,
+    /// A probe was handed out and has not reported yet.
+    probing: bool,
 }
 
 impl ServerHealth {
@@ -88,6 +114,7 @@ impl ServerHealth {
         ServerHealth {
             addr,
             health: Health::new(config),
+            probing: false,
         }
     }
 
@@ -101,17 +128,33 @@ impl ServerHealth {
         &self.health
     }
 
+    /// Whether the server is marked down.
+    pub fn is_down(&self) -> bool {
+        self.health.is_down()
+    }
+
+    /// Whether a probe was handed out and has not reported yet: callers
+    /// refused meanwhile may wait a little and ask again.
+    pub fn is_probing(&self) -> bool {
+        self.probing
+    }
+
     /// May a request be sent to the server at `now`? While it is down,
     /// [`Error::NoServer`] naming it and when it will be tried again; once
-    /// its retry time has come, exactly one caller is let through to probe
-    /// it.
+    /// its retry time has come, exactly one caller gets
+    /// [`Admission::Probe`] (and another one a `retry_after` later if that
+    /// probe never reports).
     ///
     /// # Errors
     ///
     /// [`Error::NoServer`] while the server is down.
-    pub fn admit(&mut self, now: Instant) -> Result<(), Error> {
+    pub fn admit(&mut self, now: Instant) -> Result<Admission, Error> {
+        if !self.health.is_down() {
+            return Ok(Admission::Go);
+        }
         if self.health.try_acquire(now) {
-            return Ok(());
+            self.probing = true;
+            return Ok(Admission::Probe);
         }
         let retry = match self.health.retry_at() {
             Some(at) => format!(
@@ -120,22 +163,36 @@ impl ServerHealth {
             ),
             None => String::new(),
         };
+        let probing = if self.probing { "; being probed" } else { "" };
         Err(Error::NoServer(format!(
-            "{} is down after {} consecutive failures{retry}",
+            "{} is down after {} consecutive failures{retry}{probing}",
             self.addr,
             self.health.consecutive_failures()
         )))
     }
 
-    /// Record `event` at `now`.
-    pub fn record(&mut self, event: HealthEvent<'_>, now: Instant) {
+    /// Record `event` at `now`; returns the transition it caused, if any.
+    pub fn record(&mut self, event: HealthEvent<'_>, now: Instant) -> Option<Transition> {
+        let was_down = self.health.is_down();
         match event {
-            HealthEvent::Replied => self.health.record_success(),
-            HealthEvent::ConnectFailed => self.health.record_failure(now),
+            HealthEvent::Replied => {
+                self.probing = false;
+                self.health.record_success();
+            }
+            HealthEvent::ConnectFailed => {
+                self.probing = false;
+                self.health.record_failure(now);
+            }
             HealthEvent::ConnectionLost(cause) if counts_against_server(cause) => {
-                self.health.record_failure(now)
+                self.probing = false;
+                self.health.record_failure(now);
             }
             HealthEvent::ConnectionLost(_) => {}
+        }
+        match (was_down, self.health.is_down()) {
+            (false, true) => Some(Transition::Down),
+            (true, false) => Some(Transition::Up),
+            _ => None,
         }
     }
 }
@@ -159,7 +216,10 @@ mod tests {
     fn one_lost_connection_is_one_failure_however_many_requests_it_held() {
         let t0 = Instant::now();
         let mut s = server(2);
-        s.record(HealthEvent::ConnectionLost(&Error::Timeout), t0);
+        assert_eq!(
+            s.record(HealthEvent::ConnectionLost(&Error::Timeout), t0),
+            None
+        );
         assert!(s.admit(t0).is_ok(), "one failure is below the limit");
         s.record(HealthEvent::Replied, t0);
         s.record(HealthEvent::ConnectionLost(&Error::Closed), t0);
@@ -200,10 +260,19 @@ mod tests {
             "{msg}"
         );
         let t1 = t0 + Duration::from_secs(1);
-        assert!(s.admit(t1).is_ok());
+        assert_eq!(s.admit(t1).ok(), Some(Admission::Probe));
         assert!(s.admit(t1).is_err(), "only one probe");
-        s.record(HealthEvent::ConnectFailed, t1);
+        assert!(s.is_probing());
+        assert_eq!(s.record(HealthEvent::ConnectFailed, t1), None, "still down");
+        assert!(!s.is_probing());
         assert!(s.admit(t1 + Duration::from_millis(999)).is_err());
-        assert!(s.admit(t1 + Duration::from_secs(1)).is_ok());
+        // A probe that never reports is handed out again a retry later.
+        let t2 = t1 + Duration::from_secs(1);
+        assert_eq!(s.admit(t2).ok(), Some(Admission::Probe));
+        assert!(s.admit(t2 + Duration::from_millis(999)).is_err());
+        assert_eq!(
+            s.admit(t2 + Duration::from_secs(1)).ok(),
+            Some(Admission::Probe)
+        );
     }
 }

@@ -13,7 +13,8 @@
 //!   (a command for a server) and the fold of their replies into a typed
 //!   result; the operations themselves are in [`ops`], the reply types in
 //!   [`FromResponse`];
-//! * [`ServerHealth`]: the failure policy, fed [`HealthEvent`]s;
+//! * [`ServerHealth`]: the failure policy, fed [`HealthEvent`]s through
+//!   the [`Router`] (which also ejects down servers when asked to);
 //! * [`ClientConfig`] and [`ClientBuilder`]: the settings of a client of
 //!   any transport.
 //!
@@ -21,18 +22,19 @@
 //!
 //! A transport owns sockets: it moves bytes between them and
 //! [`Connection`](crate::Connection)s, waits for readiness and deadlines,
-//! and reconnects. To run one operation it plans a [`Call`], asks each
-//! target server's [`ServerHealth`] for admission, sends each command on a
-//! connection to its server, reports each completion, and finishes:
+//! and reconnects. To run one operation it plans a [`Call`], asks the
+//! [`Router`] to admit each target server, sends each command of the round
+//! on a connection to its server, reports each completion (a read whose
+//! connection failed comes back in the next round, to be sent again), and
+//! finishes:
 //!
 //! ```
 //! use std::time::Instant;
-//! use memwire_core::client::{ops, Call, ClientBuilder, HealthEvent};
+//! use memwire_core::client::{ops, Admission, Call, ClientBuilder, HealthEvent};
 //! use memwire_core::{Connection, Value};
 //!
 //! let config = ClientBuilder::new().server("127.0.0.1:11211").config()?;
 //! let router = config.router()?;
-//! let mut health = config.server_health();
 //! let mut conns: Vec<Connection> =
 //!     config.servers.iter().map(|_| Connection::new(config.protocol)).collect();
 //! let now = Instant::now(); // a transport reads its clock; the core never does
@@ -44,10 +46,15 @@
 //!     Err(refused) => return Ok(println!("nothing sent: {refused:?}")),
 //! };
 //! let mut sent = Vec::new();
-//! for (index, dispatch) in call.take_dispatches() {
+//! for index in call.next_round() {
+//!     let dispatch = call.dispatch(index);
 //!     let server = dispatch.server;
-//!     match health[server].admit(now) {
-//!         Ok(()) => sent.push((index, server, conns[server].send(dispatch.command, Some(deadline))?)),
+//!     match router.admit(server, now) {
+//!         // (`Admission::Probe`: check the server with `version` first.)
+//!         Ok(Admission::Go | Admission::Probe) => {
+//!             let id = conns[server].send_command(&dispatch.command, Some(deadline))?;
+//!             sent.push((index, server, id));
+//!         }
 //!         Err(no_server) => call.complete(index, Err(no_server)),
 //!     }
 //! }
@@ -57,10 +64,11 @@
 //! for (index, server, id) in sent {
 //!     let done = conns[server].poll_response().expect("answered");
 //!     assert_eq!(done.id, id);
-//!     health[server].record(HealthEvent::Replied, now);
+//!     router.record(server, HealthEvent::Replied, now);
 //!     call.complete(index, done.result);
 //! }
-//! let hits: Vec<Value> = call.finish()?; // in request order, misses absent
+//! assert!(call.next_round().is_empty(), "nothing to retry");
+//! let hits = call.finish()?; // in request order, misses absent
 //! assert_eq!(hits.iter().map(|v| &v.key[..]).collect::<Vec<_>>(), [b"a", b"c"]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -77,8 +85,8 @@ pub use config::{
     DEFAULT_IO_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_SERVER, DEFAULT_MAX_IDLE_PER_SERVER,
     DEFAULT_MAX_IN_FLIGHT,
 };
-pub use health::{counts_against_server, HealthEvent, ServerHealth};
+pub use health::{counts_against_server, Admission, HealthEvent, ServerHealth, Transition};
 pub use operation::{Call, Dispatch, Operation};
 pub use ops::{PerServer, StoreOptions};
 pub use reply::FromResponse;
-pub use router::Router;
+pub use router::{FailurePolicy, HealthHook, Router};

@@ -47,12 +47,19 @@ pub trait Operation {
     fn fail(self, error: Error) -> Self::Output;
 }
 
-/// One operation in progress: planned commands out, replies in.
+/// One operation in progress: planned commands out, replies in, in
+/// rounds. The first round sends every planned command; a read whose
+/// connection failed under it (another request's fault, a reset: its
+/// error is [`Error::Poisoned`], [`Error::Closed`] or [`Error::Io`]) is
+/// sent once more in a later round, on a fresh connection, when the
+/// router [retries reads](Router::retries_reads). A write is never
+/// retried, a read never twice.
 ///
 /// ```
 /// use memwire_core::client::{ops, Call, Router};
 /// use memwire_core::cluster::Cluster;
-/// use memwire_core::{Command, Config, Response, Value};
+/// use memwire_core::{Command, Config, Error, Response, Value};
+/// use std::sync::Arc;
 ///
 /// let router = Router::new(Cluster::from_strs(&["127.0.0.1"])?, Config::default());
 /// let op = ops::Keyed::<Option<Value>>::new(Command::get("k"));
@@ -60,12 +67,27 @@ pub trait Operation {
 ///     Ok(call) => call,
 ///     Err(output) => panic!("refused before sending: {output:?}"),
 /// };
-/// for (index, dispatch) in call.take_dispatches() {
-///     // A transport sends `dispatch.command` to `dispatch.server` here,
-///     // and reports the reply when it arrives:
-///     assert_eq!(dispatch.server, 0);
-///     call.complete(index, Ok(Response::Values(vec![Value::new("k", 0, "v")])));
+/// let mut rounds = 0;
+/// loop {
+///     let round = call.next_round();
+///     if round.is_empty() {
+///         break;
+///     }
+///     rounds += 1;
+///     for index in round {
+///         let dispatch = call.dispatch(index);
+///         // A transport sends `dispatch.command` to `dispatch.server` and
+///         // reports the reply. Here the first connection fails under it:
+///         assert_eq!(dispatch.server, 0);
+///         let reply = if rounds == 1 {
+///             Err(Error::Poisoned(Arc::new(Error::Timeout)))
+///         } else {
+///             Ok(Response::Values(vec![Value::new("k", 0, "v")]))
+///         };
+///         call.complete(index, reply);
+///     }
 /// }
+/// assert_eq!(rounds, 2, "the read was retried once");
 /// let hit = call.finish()?;
 /// assert_eq!(hit.map(|v| v.data), Some("v".into()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -75,6 +97,11 @@ pub trait Operation {
 pub struct Call<O> {
     op: O,
     dispatches: Vec<Dispatch>,
+    /// Commands to send in the next round.
+    due: Vec<usize>,
+    /// Commands already sent twice.
+    retried: Vec<usize>,
+    retry_reads: bool,
 }
 
 impl<O: Operation> Call<O> {
@@ -87,20 +114,52 @@ impl<O: Operation> Call<O> {
     pub fn start(mut op: O, router: &Router) -> Result<Call<O>, O::Output> {
         let mut dispatches = Vec::new();
         match op.plan(router, &mut dispatches) {
-            Ok(()) => Ok(Call { op, dispatches }),
+            Ok(()) => Ok(Call {
+                op,
+                due: (0..dispatches.len()).collect(),
+                dispatches,
+                retried: Vec::new(),
+                retry_reads: router.retries_reads(),
+            }),
             Err(e) => Err(op.fail(e)),
         }
     }
 
-    /// The planned commands, each with the index to report its reply
-    /// under. Takes them out of the call: call once.
-    pub fn take_dispatches(&mut self) -> impl Iterator<Item = (usize, Dispatch)> {
-        std::mem::take(&mut self.dispatches).into_iter().enumerate()
+    /// The commands to send now, by index (empty once the call is done):
+    /// every planned command at first, then the reads to retry.
+    pub fn next_round(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.due)
+    }
+
+    /// The planned command `index` and its server.
+    ///
+    /// # Panics
+    ///
+    /// When `index` is not one [`Call::next_round`] gave.
+    pub fn dispatch(&self, index: usize) -> &Dispatch {
+        &self.dispatches[index]
     }
 
     /// Report the reply (or failure) of command `index`.
     pub fn complete(&mut self, index: usize, result: Result<Response, Error>) {
+        if let Err(e) = &result {
+            if self.should_retry(index, e) {
+                self.retried.push(index);
+                self.due.push(index);
+                return;
+            }
+        }
         self.op.complete(index, result);
+    }
+
+    fn should_retry(&self, index: usize, error: &Error) -> bool {
+        self.retry_reads
+            && matches!(error, Error::Poisoned(_) | Error::Closed | Error::Io(_))
+            && !self.retried.contains(&index)
+            && self
+                .dispatches
+                .get(index)
+                .is_some_and(|d| d.command.is_idempotent())
     }
 
     /// The operation's result.

@@ -154,6 +154,41 @@ impl Ketama {
             .map(|p| (p.value, p.server))
     }
 
+    /// The server for `hash` among those `accept` takes: the first point at
+    /// or after the one [`Ketama::point_for_hash`] chooses (wrapping
+    /// around) whose server is accepted. Only the keys of refused servers
+    /// move, each to the next accepted server along the ring, and they come
+    /// back when their server is accepted again. `None` when no server is.
+    ///
+    /// ```
+    /// # use memwire_core::cluster::{address::ServerAddr, ketama::{key_hash, Ketama}};
+    /// let servers: Vec<(ServerAddr, u32)> =
+    ///     ["a", "b", "c"].iter().map(|s| (s.parse().unwrap(), 1)).collect();
+    /// let ketama = Ketama::new(&servers);
+    /// let hash = key_hash(b"user:42");
+    /// let owner = ketama.server_for_hash(hash).unwrap();
+    /// let fallback = ketama.server_for_hash_among(hash, |s| s != owner).unwrap();
+    /// assert_ne!(fallback, owner);
+    /// assert_eq!(ketama.server_for_hash_among(hash, |_| true), Some(owner));
+    /// assert_eq!(ketama.server_for_hash_among(hash, |_| false), None);
+    /// ```
+    #[must_use]
+    pub fn server_for_hash_among(
+        &self,
+        hash: u32,
+        accept: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        let after = self.points.partition_point(|p| p.value < hash);
+        let (tail, head) = (
+            self.points.get(after..).unwrap_or_default(),
+            self.points.get(..after).unwrap_or_default(),
+        );
+        tail.iter()
+            .chain(head)
+            .map(|p| p.server)
+            .find(|&server| accept(server))
+    }
+
     /// How many servers the continuum was built from.
     #[must_use]
     pub fn server_count(&self) -> usize {

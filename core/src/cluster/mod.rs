@@ -118,6 +118,22 @@ impl Cluster {
         // The continuum of a non-empty list always has points.
         self.ketama.server_for(key).unwrap_or(0)
     }
+
+    /// The server that owns `key` among those `accept` takes (see
+    /// [`Ketama::server_for_hash_among`]): the owner itself when it is
+    /// accepted, else the next accepted server along the ring; `None` when
+    /// no server is accepted.
+    #[must_use]
+    pub fn server_for_key_among(
+        &self,
+        key: &[u8],
+        accept: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        if self.servers.len() == 1 {
+            return accept(0).then_some(0);
+        }
+        self.ketama.server_for_hash_among(key_hash(key), accept)
+    }
 }
 
 /// Why a [`Cluster`] could not be built.

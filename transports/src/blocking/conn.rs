@@ -67,8 +67,12 @@ impl Conn {
     }
 
     /// Queue `command` (no I/O).
-    pub(crate) fn send(&mut self, command: Command, deadline: Instant) -> Result<RequestId, Error> {
-        self.proto.send(command, Some(deadline))
+    pub(crate) fn send(
+        &mut self,
+        command: &Command,
+        deadline: Instant,
+    ) -> Result<RequestId, Error> {
+        self.proto.send_command(command, Some(deadline))
     }
 
     /// The deadline passed: fail what is due (poisons the connection when

@@ -27,16 +27,16 @@
 mod conn;
 mod pool;
 
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use memwire_core::client::{
-    Call, ClientBuilder, ClientConfig, ConfigError, FromConfig, HealthEvent, Operation, Router,
-    ServerHealth,
+    Admission, Call, ClientBuilder, ClientConfig, ConfigError, FromConfig, HealthEvent, Operation,
+    Router,
 };
-use memwire_core::{Error, RequestId};
+use memwire_core::cluster::ServerAddr;
+use memwire_core::{Command, Error, RequestId};
 
-use crate::lock;
 use crate::Commands;
 use conn::Conn;
 use pool::{Pool, Slot};
@@ -95,22 +95,29 @@ pub struct Client {
 #[derive(Debug)]
 struct Inner {
     config: ClientConfig,
-    router: Arc<Router>,
-    servers: Vec<Server>,
+    /// The servers now; replaced whole by [`Commands::reconfigure`], while
+    /// calls in progress keep the one they started with.
+    topology: RwLock<Arc<Topology>>,
 }
 
+/// A server list: its router (placement, limits, health) and one
+/// connection pool per server, in the router's order.
 #[derive(Debug)]
-struct Server {
-    health: Mutex<ServerHealth>,
-    pool: Pool,
+struct Topology {
+    router: Arc<Router>,
+    pools: Vec<Arc<Pool>>,
 }
 
-/// The connection a call uses for one server, and what it sent on it.
+/// The connection a call uses for one server in one round.
 struct Session {
     server: usize,
     conn: Box<Conn>,
     replied: bool,
 }
+
+/// How long a caller refused while its server is being probed waits
+/// before asking again.
+const PROBE_WAIT: Duration = Duration::from_millis(2);
 
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
@@ -120,22 +127,20 @@ const _: () = {
 impl FromConfig for Client {
     fn from_config(config: ClientConfig) -> Result<Self, ConfigError> {
         let router = Arc::new(config.router()?);
-        let servers = config
-            .server_health()
-            .into_iter()
-            .map(|health| Server {
-                health: Mutex::new(health),
-                pool: Pool::new(
+        let pools = router
+            .servers()
+            .iter()
+            .map(|_| {
+                Arc::new(Pool::new(
                     config.max_connections_per_server,
                     config.max_idle_per_server,
-                ),
+                ))
             })
             .collect();
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
-                router,
-                servers,
+                topology: RwLock::new(Arc::new(Topology { router, pools })),
             }),
         })
     }
@@ -158,41 +163,129 @@ impl Client {
         ClientBuilder::default()
     }
 
-    /// The configuration in use.
+    /// The configuration the client was built with (the server list may
+    /// have been replaced since: see [`Commands::servers`]).
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
     }
 
-    /// The connection for `server` in this call: the session's, or one from
-    /// the pool (opened if needed), once the server's health admits it.
-    fn open(&self, server: usize, deadline: Instant) -> Result<Box<Conn>, Error> {
-        let Some(srv) = self.inner.servers.get(server) else {
-            return Err(Error::NoServer(format!("no server #{server}")));
+    fn topology(&self) -> Arc<Topology> {
+        self.inner
+            .topology
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Topology {
+    /// The connection for `server` in this round, once the router admits
+    /// the server: one from the pool, or a new one. A server due for a
+    /// probe is checked with `version` on a fresh connection first; a
+    /// caller refused while another probes waits for the outcome.
+    fn open(
+        &self,
+        server: usize,
+        deadline: Instant,
+        config: &ClientConfig,
+    ) -> Result<Box<Conn>, Error> {
+        let admission = loop {
+            match self.router.admit(server, Instant::now()) {
+                Ok(admission) => break admission,
+                Err(e)
+                    if self.router.is_probing(server) && Instant::now() + PROBE_WAIT < deadline =>
+                {
+                    drop(e);
+                    std::thread::sleep(PROBE_WAIT);
+                }
+                Err(e) => return Err(e),
+            }
         };
-        lock(&srv.health).admit(Instant::now())?;
-        let addr = &self.inner.router.servers()[server];
+        let pool = self
+            .pools
+            .get(server)
+            .ok_or(Error::InvalidArgument("no such server"))?;
+        let addr = &self.router.servers()[server];
+        if admission == Admission::Probe {
+            return self.probe(server, deadline, config);
+        }
         loop {
-            match srv.pool.acquire(deadline) {
+            match pool.acquire(deadline) {
                 Err(max) => return Err(pool::exhausted(addr, max)),
                 Ok(Slot::Idle(conn)) if conn.is_reusable() => return Ok(conn),
                 Ok(Slot::Idle(stale)) => {
                     drop(stale);
-                    srv.pool.forget();
+                    pool.forget();
                 }
                 Ok(Slot::New(permit)) => {
-                    let config = &self.inner.config;
-                    let connect_by = deadline.min(Instant::now() + config.connect_timeout);
-                    return match Conn::connect(addr, connect_by, config.protocol) {
-                        Ok(conn) => {
-                            permit.opened();
-                            Ok(Box::new(conn))
-                        }
-                        Err(e) => {
-                            lock(&srv.health).record(HealthEvent::ConnectFailed, Instant::now());
-                            Err(e)
-                        }
-                    };
+                    let conn = self.connect(server, deadline, config)?;
+                    permit.opened();
+                    return Ok(conn);
                 }
+            }
+        }
+    }
+
+    /// A new connection to `server`; a failure is the server's.
+    fn connect(
+        &self,
+        server: usize,
+        deadline: Instant,
+        config: &ClientConfig,
+    ) -> Result<Box<Conn>, Error> {
+        let addr = &self.router.servers()[server];
+        let connect_by = deadline.min(Instant::now() + config.connect_timeout);
+        Conn::connect(addr, connect_by, config.protocol)
+            .map(Box::new)
+            .inspect_err(|_| {
+                self.router
+                    .record(server, HealthEvent::ConnectFailed, Instant::now())
+            })
+    }
+
+    /// Check a down server with `version` on a fresh connection and report
+    /// the outcome; the connection is the caller's if the server answered.
+    fn probe(
+        &self,
+        server: usize,
+        deadline: Instant,
+        config: &ClientConfig,
+    ) -> Result<Box<Conn>, Error> {
+        let pool = self
+            .pools
+            .get(server)
+            .ok_or(Error::InvalidArgument("no such server"))?;
+        let mut conn = match pool.acquire(deadline) {
+            Ok(Slot::New(permit)) => {
+                let conn = self.connect(server, deadline, config)?;
+                permit.opened();
+                conn
+            }
+            // Idle connections of a down server are stale: drop them.
+            Ok(Slot::Idle(stale)) => {
+                drop(stale);
+                self.connect(server, deadline, config)?
+            }
+            Err(max) => return Err(pool::exhausted(&self.router.servers()[server], max)),
+        };
+        let answered = conn
+            .send(&Command::version(), deadline)
+            .and_then(|id| conn.wait(id, deadline));
+        let now = Instant::now();
+        match (answered, conn.failure()) {
+            (Ok(_), _) => {
+                self.router.record(server, HealthEvent::Replied, now);
+                Ok(conn)
+            }
+            (Err(e), Some(cause)) => {
+                self.router
+                    .record(server, HealthEvent::ConnectionLost(cause), now);
+                pool.forget();
+                Err(e)
+            }
+            (Err(e), None) => {
+                pool.put_back(conn);
+                Err(e)
             }
         }
     }
@@ -200,80 +293,142 @@ impl Client {
     /// Give a session's connection back and tell the failure policy how
     /// the server did.
     fn release(&self, session: Session) {
-        let Some(srv) = self.inner.servers.get(session.server) else {
-            return;
-        };
         let now = Instant::now();
         match session.conn.failure() {
-            Some(cause) => lock(&srv.health).record(HealthEvent::ConnectionLost(cause), now),
-            None if session.replied => lock(&srv.health).record(HealthEvent::Replied, now),
+            Some(cause) => {
+                self.router
+                    .record(session.server, HealthEvent::ConnectionLost(cause), now)
+            }
+            None if session.replied => {
+                self.router
+                    .record(session.server, HealthEvent::Replied, now)
+            }
             None => {}
         }
-        srv.pool.put_back(session.conn);
+        if let Some(pool) = self.pools.get(session.server) {
+            pool.put_back(session.conn);
+        }
+    }
+
+    /// Probe the down servers an ejecting router hands out (their keys go
+    /// elsewhere meanwhile, so nothing else would bring them back).
+    fn run_due_probes(&self, deadline: Instant, config: &ClientConfig) {
+        for server in self.router.due_probes(Instant::now()) {
+            if let (Ok(conn), Some(pool)) =
+                (self.probe(server, deadline, config), self.pools.get(server))
+            {
+                pool.put_back(conn);
+            }
+        }
     }
 }
 
 impl Commands for Client {
-    /// One connection per server involved, every request written before
-    /// any reply is read, all within one deadline.
+    /// Per round, one connection per server involved, every request
+    /// written before any reply is read; all rounds within one deadline.
     fn execute<O>(&self, op: O) -> O::Output
     where
         O: Operation + Send,
         O::Output: Send,
     {
-        let deadline = Instant::now() + self.inner.config.io_timeout;
-        let mut call = match Call::start(op, &self.inner.router) {
+        let config = &self.inner.config;
+        let deadline = Instant::now() + config.io_timeout;
+        let topology = self.topology();
+        topology.run_due_probes(deadline, config);
+        let mut call = match Call::start(op, &topology.router) {
             Ok(call) => call,
             Err(refused) => return refused,
         };
-        let mut sessions: Vec<Session> = Vec::new();
-        let mut sent: Vec<(usize, usize, RequestId)> = Vec::new();
-        for (index, dispatch) in call.take_dispatches() {
-            let position = match sessions.iter().position(|s| s.server == dispatch.server) {
-                Some(p) => p,
-                None => match self.open(dispatch.server, deadline) {
-                    Ok(conn) => {
-                        sessions.push(Session {
-                            server: dispatch.server,
-                            conn,
-                            replied: false,
-                        });
-                        sessions.len() - 1
-                    }
-                    Err(e) => {
-                        call.complete(index, Err(e));
-                        continue;
-                    }
-                },
-            };
-            match sessions[position].conn.send(dispatch.command, deadline) {
-                Ok(id) => sent.push((index, position, id)),
-                Err(e) => call.complete(index, Err(e)),
+        loop {
+            let round = call.next_round();
+            if round.is_empty() {
+                break;
             }
-        }
-        // Every request is on the wire before the first reply is awaited.
-        for session in &mut sessions {
-            session.conn.flush(deadline);
-        }
-        for (index, position, id) in sent {
-            let session = &mut sessions[position];
-            let result = session.conn.wait(id, deadline);
-            session.replied |= result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
-            call.complete(index, result);
-        }
-        for session in sessions {
-            self.release(session);
+            if Instant::now() >= deadline {
+                // No time left for a retry.
+                for index in round {
+                    call.complete(index, Err(Error::Timeout));
+                }
+                continue;
+            }
+            let mut sessions: Vec<Session> = Vec::new();
+            let mut sent: Vec<(usize, usize, RequestId)> = Vec::new();
+            for index in round {
+                let dispatch = call.dispatch(index);
+                let server = dispatch.server;
+                let position = match sessions.iter().position(|s| s.server == server) {
+                    Some(p) => p,
+                    None => match topology.open(server, deadline, config) {
+                        Ok(conn) => {
+                            sessions.push(Session {
+                                server,
+                                conn,
+                                replied: false,
+                            });
+                            sessions.len() - 1
+                        }
+                        Err(e) => {
+                            call.complete(index, Err(e));
+                            continue;
+                        }
+                    },
+                };
+                match sessions[position].conn.send(&dispatch.command, deadline) {
+                    Ok(id) => sent.push((index, position, id)),
+                    Err(e) => call.complete(index, Err(e)),
+                }
+            }
+            // Every request is on the wire before the first reply is awaited.
+            for session in &mut sessions {
+                session.conn.flush(deadline);
+            }
+            for (index, position, id) in sent {
+                let session = &mut sessions[position];
+                let result = session.conn.wait(id, deadline);
+                session.replied |=
+                    result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
+                call.complete(index, result);
+            }
+            for session in sessions {
+                topology.release(session);
+            }
         }
         call.finish()
     }
 
     fn router(&self) -> Arc<Router> {
-        self.inner.router.clone()
+        self.topology().router.clone()
+    }
+
+    fn reconfigure(&self, servers: Vec<(ServerAddr, u32)>) -> Result<(), ConfigError> {
+        let mut current = self
+            .inner
+            .topology
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut config = self.inner.config.clone();
+        config.servers = servers;
+        let router = Arc::new(config.router_after(&current.router)?);
+        let pools = router
+            .servers()
+            .iter()
+            .map(
+                |addr| match current.router.servers().iter().position(|a| a == addr) {
+                    Some(old) => current.pools[old].clone(),
+                    None => Arc::new(Pool::new(
+                        config.max_connections_per_server,
+                        config.max_idle_per_server,
+                    )),
+                },
+            )
+            .collect();
+        *current = Arc::new(Topology { router, pools });
+        Ok(())
     }
 
     fn close(&self) {
-        for srv in &self.inner.servers {
-            for conn in srv.pool.drain_idle() {
+        for pool in &self.topology().pools {
+            for conn in pool.drain_idle() {
                 conn.quit(self.inner.config.io_timeout);
             }
         }

@@ -2,8 +2,9 @@
 //!
 //! Every encoding is chosen by the Rust type of the key or value, never by
 //! a Cargo feature: the `serde` feature only *adds* the wrappers `Json`
-//! and `SerdeKey`, so code that compiles without it produces the same
-//! memcached keys, stored bytes and flags with it.
+//! and `SerdeKey`, and the `python` feature the wrapper `Python`, so code
+//! that compiles without them produces the same memcached keys, stored
+//! bytes and flags with them.
 //!
 //! # Values: encoding version 1
 //!
@@ -34,6 +35,18 @@
 //! and either reads the other. (Unsigned integers as JSON text also work
 //! with memcached's `incr`/`decr`.)
 //!
+//! # Values shared with Python: `Python<T>` (feature `python`)
+//!
+//! Python applications (python-memcached, pymemcache, lovely.memcached's
+//! client) mark values with other flags: 0 bytes, 1 pickle, 2 `int`, 4
+//! `long`, 8 compressed, 16 text. A Python app would read memwire's text
+//! (flags 1) as a pickle, and memwire would refuse Python's text (16).
+//! `Python<T>` stores and reads values in Python's conventions
+//! (pickles through the `serde-pickle` crate, written at protocol 2 for
+//! Python 2 and 3); see its table. Two native encodings already agree with
+//! Python: bytes (flags 0 both ways) and integers (flags 2, decimal: a
+//! native `i64` reads Python's `int` and Python reads memwire's).
+//!
 //! | Read as ([`FromCacheValue`])               | from flags                              |
 //! |--------------------------------------------|-----------------------------------------|
 //! | `String`                                   | 0 or 1 (valid UTF-8)                    |
@@ -52,11 +65,13 @@
 //! | `str`, `String`, `[u8]`, `Vec<u8>`, `Bytes`, `[u8; N]`       | `S'…'` (Python `str`) | [`KeyForm::Text`] |
 //! | integers except `u8` (`i8`..`i128`, `u16`..`u128`, `isize`, `usize`) | `I…`, `L…L` beyond 64 bits | JSON number |
 //! | `bool`                                                      | `I01` / `I00`       | JSON `true`/`false` |
-//! | `f64`                                                       | `F…` (Python repr)  | JSON number (finite only) |
+//! | `f64`                                                       | `F…` (`%.17g`, as cPickle) | JSON number (finite only) |
 //! | `()`, `None`                                                | `N`                 | JSON `null`         |
 //! | `Some(k)`                                                   | as `k`              | as `k`              |
 //! | tuples of keys, 1 to 6 items                                | `(…t` (a tuple)     | JSON array          |
 //! | `&K` for any key `K`                                        | as `K`              | as `K`              |
+//! | [`Unicode<S>`](Unicode), `S: AsRef<str>` (Python 2 `u'…'`)  | `V…` (a `unicode`)  | [`KeyForm::Text`]   |
+//! | [`Long`] (Python 2 `1L`)                                    | `L…L` (a `long`)    | JSON number         |
 //! | `SerdeKey<T>` (feature `serde`), `T: Serialize`            | by serde's data model | JSON (strings as text) |
 //!
 //! `u8` is not a key, so that byte slices and arrays are always one byte
@@ -74,6 +89,9 @@
 mod json;
 mod native_keys;
 mod native_values;
+#[cfg(feature = "python")]
+mod python;
+mod python_keys;
 #[cfg(feature = "serde")]
 mod serde_codecs;
 #[cfg(feature = "serde")]
@@ -85,6 +103,9 @@ use super::keys::Pickler;
 use super::tracking::KeyForm;
 use super::CacheError;
 
+#[cfg(feature = "python")]
+pub use python::{Python, FLAG_COMPRESSED, FLAG_INTEGER, FLAG_LONG, FLAG_PICKLE, FLAG_TEXT};
+pub use python_keys::{Long, Unicode};
 #[cfg(feature = "serde")]
 pub use serde_codecs::{Json, SerdeKey};
 
@@ -167,8 +188,8 @@ pub trait FromCacheValue: Sized {
 /// use memwire::cache::keys::Pickler;
 ///
 /// let mut p = Pickler::new();
-/// (1, "a").write_pickle(&mut p)?;
-/// assert_eq!(p.finish(), b"(I1\nS'a'\np1\ntp2\n.");
+/// (1, "ab").write_pickle(&mut p)?;
+/// assert_eq!(p.finish(), b"(I1\nS'ab'\np1\ntp2\n.");
 /// # Ok::<(), memwire::cache::CacheError>(())
 /// ```
 pub trait CacheKey {

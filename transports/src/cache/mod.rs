@@ -31,7 +31,8 @@
 //!
 //! `set` returns the memcached key it used: the md5 hex of the key and
 //! namespace, exactly as lovely.memcached builds it (see [`keys`]), so keys
-//! of any type and length are safe. A *raw* key (`raw`) is used as is,
+//! of any type and length are safe. Rust strings are Python `str` keys;
+//! [`Unicode`] and [`Long`] say `u'key'` and `1L`. A *raw* key (`raw`) is used as is,
 //! with the namespace prepended, for other applications to read; a raw key
 //! memcached would refuse is a [`CacheError::InvalidKey`].
 //!
@@ -40,8 +41,10 @@
 //! Stored with their encoding in memcached's flags, chosen by their type
 //! ([`codec`]): text (`&str`, `String`) as UTF-8, bytes as they are,
 //! numbers and booleans as JSON text, and, with the `serde` feature, any
-//! serde type as JSON with [`Json`](codec). The feature adds
-//! encodings; it never changes one.
+//! serde type as JSON with [`Json`](codec). With the `python` feature,
+//! `Python<T>` stores and reads values as Python applications do
+//! (python-memcached and pymemcache flags, pickles). The features add
+//! encodings; they never change one.
 //!
 //! # Namespaces
 //!
@@ -107,9 +110,12 @@ use memwire_core::cluster::ServerAddr;
 use memwire_core::Error;
 
 pub use async_cache::AsyncCache;
+#[cfg(feature = "python")]
+pub use codec::Python;
 pub use codec::{CacheKey, CacheValue, FromCacheKey, FromCacheValue};
 #[cfg(feature = "serde")]
 pub use codec::{Json, SerdeKey};
+pub use codec::{Long, Unicode};
 pub use config::{
     CacheBuilder, CacheConfig, CacheSettings, FromCacheConfig, DEFAULT_LIFETIME, DEFAULT_SERVER,
 };

@@ -319,7 +319,7 @@ impl Adapter {
         command: impl Into<Command>,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
-        let id = self.queue(command, deadline)?;
+        let id = self.queue(&command.into(), deadline)?;
         self.settle();
         Ok(id)
     }
@@ -413,14 +413,15 @@ impl Adapter {
 
     // ---- for the ready-made client ----
 
-    /// Queue `command` without touching the registration: the caller
-    /// flushes or [`settle`](Adapter::settle)s afterwards.
+    /// Queue `command` (kept by the caller, to send it again elsewhere if
+    /// need be) without touching the registration: the caller flushes or
+    /// [`settle`](Adapter::settle)s afterwards.
     pub(crate) fn queue(
         &mut self,
-        command: impl Into<Command>,
+        command: &Command,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
-        self.conn.send(command, deadline)
+        self.conn.send_command(command, deadline)
     }
 
     /// Do all the I/O possible now, without blocking (on an idle adapter:

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use memwire_core::client::{
     Call, ClientBuilder, ClientConfig, ConfigError, FromConfig, Operation, Router,
 };
+use memwire_core::cluster::ServerAddr;
 use memwire_core::Error;
 
-use super::shared::{Shared, Target, Ticket};
+use super::shared::{Shared, Ticket, Topology};
+use super::target::Target;
 #[cfg(doc)]
 use super::Adapter;
 use crate::{lock, Commands};
@@ -36,9 +38,15 @@ const GRACE: Duration = Duration::from_millis(500);
 /// and reading all happen within the call's [`ClientConfig::io_timeout`]; a
 /// connect is also bounded by [`ClientConfig::connect_timeout`]. A
 /// connection that failed, timed out or was poisoned is replaced on the
-/// next call; no call ever sees a reply meant for another. Routing,
-/// fan-out, result assembly and the failure policy are the sans-IO client
-/// layer's ([`memwire_core::client`]).
+/// next call (a read it took down with it is sent again once, on the new
+/// one); no call ever sees a reply meant for another. A server marked down
+/// is checked with a `version` on a fresh connection before requests go
+/// to it again. The server list can be replaced on the running client
+/// ([`Commands::reconfigure`]): connections to servers that stay are kept.
+/// Routing, fan-out, result assembly, retries and the failure policy are
+/// the sans-IO client layer's ([`memwire_core::client`]). A health hook
+/// ([`ClientBuilder::on_health_change`]) runs while the client's lock is
+/// held: it must not call the client.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -71,7 +79,6 @@ pub struct Client {
 #[derive(Debug)]
 struct Inner {
     config: ClientConfig,
-    router: Arc<Router>,
     shared: Mutex<Shared>,
 }
 
@@ -82,14 +89,9 @@ const _: () = {
 
 impl FromConfig for Client {
     fn from_config(config: ClientConfig) -> Result<Self, ConfigError> {
-        let router = Arc::new(config.router()?);
-        let shared = Mutex::new(Shared::new(config.server_health()));
+        let shared = Mutex::new(Shared::new(Arc::new(config.router()?)));
         Ok(Client {
-            inner: Arc::new(Inner {
-                config,
-                router,
-                shared,
-            }),
+            inner: Arc::new(Inner { config, shared }),
         })
     }
 }
@@ -112,9 +114,122 @@ impl Client {
         ClientBuilder::default()
     }
 
-    /// The configuration in use.
+    /// The configuration the client was built with (the server list may
+    /// have been replaced since: see [`Commands::servers`]).
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
+    }
+
+    fn topology(&self) -> Arc<Topology> {
+        lock(&self.inner.shared).topology()
+    }
+
+    /// Probe the down servers an ejecting router hands out (their keys go
+    /// elsewhere meanwhile, so nothing else would bring them back), and
+    /// wait for the outcomes, within `deadline`.
+    fn run_due_probes(&self, topology: &Topology, deadline: Instant) {
+        let due = topology.router.due_probes(Instant::now());
+        if due.is_empty() {
+            return;
+        }
+        let config = &self.inner.config;
+        let mut shared = lock(&self.inner.shared);
+        let mut probes = Vec::new();
+        for server in due {
+            // A probe that cannot start failed: its connect is on record.
+            let probe = shared
+                .ensure_poll()
+                .and_then(|()| shared.probe(topology, server, config, deadline));
+            probes.extend(probe.ok());
+        }
+        loop {
+            // Each outcome reached the failure policy when it came.
+            probes.retain(|probe| shared.take_result(*probe).is_none());
+            if probes.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline + GRACE {
+                for probe in probes {
+                    shared.abandon(probe);
+                }
+                break;
+            }
+            shared = self.wait(shared, probes.iter().copied(), false, deadline + GRACE);
+        }
+        shared.hand_over();
+    }
+
+    /// Run one round of `call`: ask the router about each server (probing
+    /// it when told to), queue the commands as connections have room, and
+    /// wait for their replies, by `deadline`.
+    fn run_round<O: Operation>(
+        &self,
+        topology: &Topology,
+        call: &mut Call<O>,
+        round: Vec<usize>,
+        deadline: Instant,
+    ) {
+        let config = &self.inner.config;
+        let mut targets = Target::group(call, round);
+        let mut sent: Vec<(usize, Ticket)> = Vec::new();
+        let mut shared = lock(&self.inner.shared);
+        if let Err(e) = shared.ensure_poll() {
+            for target in &mut targets {
+                target.fail(call, &e);
+            }
+            return;
+        }
+        loop {
+            shared.admit(&mut targets, topology, call, config, deadline);
+            shared.queue(&mut targets, &mut sent, topology, call, config, deadline);
+            sent.retain(|(index, ticket)| match shared.take_result(*ticket) {
+                Some(result) => {
+                    call.complete(*index, result);
+                    false
+                }
+                None => true,
+            });
+            let waiting = targets.iter().any(Target::is_waiting);
+            let probing = targets.iter().any(|t| t.probe().is_some());
+            if !waiting && !probing && sent.is_empty() {
+                break;
+            }
+            let now = Instant::now();
+            if waiting && now >= deadline {
+                // Nothing of these was sent.
+                for target in &mut targets {
+                    target.expire(call);
+                }
+                continue;
+            }
+            if now >= deadline + GRACE {
+                // The safety net: the connection never reported.
+                for (index, ticket) in sent.drain(..) {
+                    shared.abandon(ticket);
+                    call.complete(index, Err(Error::Timeout));
+                }
+                for target in &mut targets {
+                    if let Some(probe) = target.probe() {
+                        shared.abandon(probe);
+                        target.fail(call, &Error::Timeout);
+                    }
+                }
+                break;
+            }
+            let until = if waiting {
+                let again = targets.iter().filter_map(Target::ask_again_at);
+                again.fold(deadline, Instant::min)
+            } else {
+                deadline + GRACE
+            };
+            let for_room = targets.iter().any(Target::is_sending);
+            let tickets = sent
+                .iter()
+                .map(|(_, ticket)| *ticket)
+                .chain(targets.iter().filter_map(Target::probe));
+            shared = self.wait(shared, tickets, for_room, until);
+        }
+        shared.hand_over();
     }
 
     /// Wait for progress until `until`: poll for everybody when nobody
@@ -124,7 +239,7 @@ impl Client {
     fn wait<'a>(
         &'a self,
         mut shared: MutexGuard<'a, Shared>,
-        tickets: &[(usize, Ticket)],
+        tickets: impl IntoIterator<Item = Ticket>,
         for_room: bool,
         until: Instant,
     ) -> MutexGuard<'a, Shared> {
@@ -149,67 +264,43 @@ impl Client {
 }
 
 impl Commands for Client {
-    /// Every command queued (and written, or handed to the polling thread)
-    /// before any reply is awaited; all within one deadline.
+    /// In rounds (a read whose connection failed under it comes back once,
+    /// for a fresh connection), every command of a round queued (and
+    /// written, or handed to the polling thread) before any reply is
+    /// awaited; all rounds within one deadline.
     fn execute<O>(&self, op: O) -> O::Output
     where
         O: Operation + Send,
         O::Output: Send,
     {
-        let config = &self.inner.config;
-        let deadline = Instant::now() + config.io_timeout;
-        let mut call = match Call::start(op, &self.inner.router) {
+        let deadline = Instant::now() + self.inner.config.io_timeout;
+        let topology = self.topology();
+        self.run_due_probes(&topology, deadline);
+        let mut call = match Call::start(op, &topology.router) {
             Ok(call) => call,
             Err(refused) => return refused,
         };
-        let mut targets = Target::group(&mut call);
-        let mut shared = lock(&self.inner.shared);
-        let io = shared.ensure_poll();
-        for target in &mut targets {
-            if let Err(e) = io.clone().and_then(|()| shared.admit(target.server())) {
-                target.fail(&mut call, &e);
-            }
-        }
-        let mut sent: Vec<(usize, Ticket)> = Vec::new();
         loop {
-            shared.queue(&mut targets, &mut sent, &mut call, config, deadline);
-            sent.retain(|(index, ticket)| match shared.take_result(*ticket) {
-                Some(result) => {
-                    call.complete(*index, result);
-                    false
-                }
-                None => true,
-            });
-            let for_room = targets.iter().any(Target::is_waiting);
-            if !for_room && sent.is_empty() {
+            let round = call.next_round();
+            if round.is_empty() {
                 break;
             }
-            let now = Instant::now();
-            if for_room && now >= deadline {
-                // Nothing of these was sent.
-                for target in &mut targets {
-                    target.fail(&mut call, &Error::Timeout);
-                }
-                continue;
-            }
-            if now >= deadline + GRACE {
-                // The safety net: the connection never reported.
-                for (index, ticket) in sent.drain(..) {
-                    shared.abandon(ticket);
-                    call.complete(index, Err(Error::Timeout));
-                }
-                break;
-            }
-            let until = if for_room { deadline } else { deadline + GRACE };
-            shared = self.wait(shared, &sent, for_room, until);
+            self.run_round(&topology, &mut call, round, deadline);
         }
-        shared.hand_over();
-        drop(shared);
         call.finish()
     }
 
     fn router(&self) -> Arc<Router> {
-        self.inner.router.clone()
+        self.topology().router.clone()
+    }
+
+    fn reconfigure(&self, servers: Vec<(ServerAddr, u32)>) -> Result<(), ConfigError> {
+        let mut config = self.inner.config.clone();
+        config.servers = servers;
+        let mut shared = lock(&self.inner.shared);
+        let router = config.router_after(&shared.topology().router)?;
+        shared.reconfigure(Arc::new(router));
+        Ok(())
     }
 
     /// Send `quit` on every connection with nothing in flight and close

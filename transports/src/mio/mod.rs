@@ -32,6 +32,7 @@
 mod adapter;
 mod client;
 mod shared;
+mod target;
 
 pub use adapter::Adapter;
 pub use client::Client;

@@ -1,27 +1,79 @@
 //! [`Shared`]: what every thread of a mio [`Client`](super::Client)
-//! shares — one [`Adapter`] per server on one [`Poll`], the requests in
-//! flight, the threads asleep — and the moves on it, each made while
-//! holding the client's lock.
+//! shares — the server list, one [`Adapter`] per server on one [`Poll`],
+//! the requests in flight, the threads asleep — and the moves on it, each
+//! made while holding the client's lock.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use memwire_core::client::{Call, ClientConfig, HealthEvent, Operation, ServerHealth};
+use memwire_core::client::{Admission, Call, ClientConfig, HealthEvent, Operation, Router};
+use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Error, RequestId, Response};
 use mio::event::Event;
 use mio::{Events, Poll, Registry, Token, Waker};
 
+use super::target::Target;
 use super::Adapter;
 
 /// The token of the waker that interrupts a poll in progress.
 const WAKE: Token = Token(usize::MAX);
 
-/// The client's connections and requests.
+/// How long a caller refused while another probes its server waits before
+/// asking the router again.
+const PROBE_WAIT: Duration = Duration::from_millis(2);
+
+/// The id of a server's connection slot: stable while the server stays in
+/// the list (whatever its index after a reconfiguration), and the poll
+/// token of its connection.
+type SlotId = usize;
+
+/// A server list: its router (placement, limits, health) and the slot of
+/// each server, in the router's order. A call keeps the one it started
+/// with.
+#[derive(Debug)]
+pub(super) struct Topology {
+    pub(super) router: Arc<Router>,
+    slots: Vec<SlotId>,
+}
+
+impl Topology {
+    /// The slot and address of `server`.
+    fn slot(&self, server: usize) -> Result<(SlotId, &ServerAddr), Error> {
+        match (self.slots.get(server), self.router.servers().get(server)) {
+            (Some(slot), Some(addr)) => Ok((*slot, addr)),
+            _ => Err(Error::NoServer(format!("no server #{server}"))),
+        }
+    }
+
+    /// Tell the failure policy what happened to the server of `slot`, if
+    /// it is in this list.
+    fn record(&self, slot: SlotId, event: HealthEvent<'_>) {
+        if let Some(server) = self.slots.iter().position(|s| *s == slot) {
+            self.router.record(server, event, Instant::now());
+        }
+    }
+
+    fn holds(&self, slot: SlotId) -> bool {
+        self.slots.contains(&slot)
+    }
+}
+
+/// The client's servers, connections and requests.
 #[derive(Debug)]
 pub(super) struct Shared {
-    servers: Vec<Slot>,
+    /// The servers now: new calls start on it, health events go to its
+    /// router.
+    topology: Arc<Topology>,
+    /// The live (or connecting) connection of each slot that has one; a
+    /// dead one is dropped once its completions are collected.
+    slots: HashMap<SlotId, Slot>,
+    /// The id the next new server gets.
+    next_slot: SlotId,
+    /// Connections opened so far: each one's generation.
+    opened: u64,
     /// Requests in flight and finished ones, until their caller takes them.
     requests: HashMap<Ticket, Request>,
     /// Threads waiting while another polls, and whether for room on a
@@ -52,15 +104,19 @@ impl Poller {
     }
 }
 
+/// A server's connection.
 #[derive(Debug)]
 struct Slot {
-    /// Live or connecting; a dead one is dropped once its completions are
-    /// collected.
-    adapter: Option<Adapter>,
-    /// Incremented with every new adapter: request ids restart per
-    /// connection.
+    adapter: Adapter,
+    /// Tells this connection's requests from those of the slot's earlier
+    /// ones: request ids restart per connection.
     generation: u64,
-    health: ServerHealth,
+}
+
+impl Slot {
+    fn is_idle(&self) -> bool {
+        self.adapter.in_flight() == 0 && !self.adapter.wants_write()
+    }
 }
 
 /// A request's state, as its caller sees it.
@@ -75,70 +131,54 @@ enum Request {
 /// One request in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Ticket {
-    server: usize,
+    slot: SlotId,
     generation: u64,
     id: RequestId,
 }
 
-/// The commands of one call for one server not yet queued (the connection
-/// was full), each with its index in the call.
-pub(super) struct Target {
-    server: usize,
-    unsent: VecDeque<(usize, Command)>,
-}
-
-impl Target {
-    /// Group a call's commands by server.
-    pub(super) fn group<O: Operation>(call: &mut Call<O>) -> Vec<Target> {
-        let mut targets: Vec<Target> = Vec::new();
-        for (index, dispatch) in call.take_dispatches() {
-            let entry = (index, dispatch.command);
-            match targets.iter_mut().find(|t| t.server == dispatch.server) {
-                Some(target) => target.unsent.push_back(entry),
-                None => targets.push(Target {
-                    server: dispatch.server,
-                    unsent: VecDeque::from([entry]),
-                }),
-            }
-        }
-        targets
-    }
-
-    /// The server.
-    pub(super) fn server(&self) -> usize {
-        self.server
-    }
-
-    /// Whether commands wait for room.
-    pub(super) fn is_waiting(&self) -> bool {
-        !self.unsent.is_empty()
-    }
-
-    /// Fail the commands not yet queued with `error`.
-    pub(super) fn fail<O: Operation>(&mut self, call: &mut Call<O>, error: &Error) {
-        for (index, _) in self.unsent.drain(..) {
-            call.complete(index, Err(error.clone()));
-        }
-    }
-}
-
 impl Shared {
-    /// No connection yet, and no poll.
-    pub(super) fn new(servers: Vec<ServerHealth>) -> Shared {
+    /// The servers of `router`; no connection yet, and no poll.
+    pub(super) fn new(router: Arc<Router>) -> Shared {
+        let slots: Vec<SlotId> = (0..router.servers().len()).collect();
         Shared {
-            servers: servers
-                .into_iter()
-                .map(|health| Slot {
-                    adapter: None,
-                    generation: 0,
-                    health,
-                })
-                .collect(),
+            next_slot: slots.len(),
+            topology: Arc::new(Topology { router, slots }),
+            slots: HashMap::new(),
+            opened: 0,
             requests: HashMap::new(),
             sleepers: Vec::new(),
             io: None,
             idle_poll: None,
             poll_until: None,
+        }
+    }
+
+    /// The servers now.
+    pub(super) fn topology(&self) -> Arc<Topology> {
+        self.topology.clone()
+    }
+
+    /// Replace the server list with `router`'s. Servers that stay keep
+    /// their slot, so their connections; the connections of servers that
+    /// go are closed once idle (calls still running on the old list may
+    /// use them until then).
+    pub(super) fn reconfigure(&mut self, router: Arc<Router>) {
+        let old = self.topology.clone();
+        let mut slots = Vec::with_capacity(router.servers().len());
+        for addr in router.servers() {
+            let kept = old.router.servers().iter().position(|a| a == addr);
+            match kept.and_then(|i| old.slots.get(i)) {
+                Some(slot) => slots.push(*slot),
+                None => {
+                    slots.push(self.next_slot);
+                    self.next_slot += 1;
+                }
+            }
+        }
+        self.topology = Arc::new(Topology { router, slots });
+        for slot in &old.slots {
+            // Closes a dropped server's connection when it is idle.
+            self.collect(*slot);
         }
     }
 
@@ -192,16 +232,16 @@ impl Shared {
         }
     }
 
-    /// Whether another thread has the poll.
-    pub(super) fn is_polled(&self) -> bool {
-        self.idle_poll.is_none()
-    }
-
     /// `me` is about to sleep while another thread polls, for `tickets`
     /// or for room.
-    pub(super) fn fall_asleep(&mut self, me: &Thread, tickets: &[(usize, Ticket)], for_room: bool) {
-        for (_, ticket) in tickets {
-            if let Some(Request::Pending(waiter)) = self.requests.get_mut(ticket) {
+    pub(super) fn fall_asleep(
+        &mut self,
+        me: &Thread,
+        tickets: impl IntoIterator<Item = Ticket>,
+        for_room: bool,
+    ) {
+        for ticket in tickets {
+            if let Some(Request::Pending(waiter)) = self.requests.get_mut(&ticket) {
                 *waiter = Some(me.clone());
             }
         }
@@ -213,9 +253,10 @@ impl Shared {
         self.sleepers.retain(|(thread, _)| thread.id() != me.id());
     }
 
-    /// A call is done: if nobody polls now, wake a sleeping thread to poll.
+    /// A thread stops waiting: if nobody polls now, wake a sleeping thread
+    /// to poll.
     pub(super) fn hand_over(&self) {
-        if !self.is_polled() {
+        if self.idle_poll.is_some() {
             if let Some((thread, _)) = self.sleepers.first() {
                 thread.unpark();
             }
@@ -224,15 +265,11 @@ impl Shared {
 
     /// Send `quit` on every connection with nothing in flight and close it.
     pub(super) fn close_idle(&mut self) {
-        for server in 0..self.servers.len() {
-            self.collect(server);
-            let Some(slot) = self.servers.get_mut(server) else {
-                continue;
-            };
-            let idle = |a: &Adapter| a.in_flight() == 0 && !a.wants_write();
-            if slot.adapter.as_ref().is_some_and(idle) {
-                if let Some(adapter) = slot.adapter.take() {
-                    adapter.quit();
+        for slot in self.slot_ids() {
+            self.collect(slot);
+            if self.slots.get(&slot).is_some_and(Slot::is_idle) {
+                if let Some(idle) = self.slots.remove(&slot) {
+                    idle.adapter.quit();
                 }
             }
         }
@@ -240,53 +277,119 @@ impl Shared {
 
     // ---- calls ----
 
-    /// Ask the failure policy whether `server` may be used by a call, once
-    /// its idle connection has been checked (a server that closed it is
-    /// found out now, not with the request).
-    pub(super) fn admit(&mut self, server: usize) -> Result<(), Error> {
-        if let Some(adapter) = self.adapter(server) {
-            if adapter.in_flight() == 0 && !adapter.wants_write() {
-                adapter.drive();
+    /// Move each target not yet admitted along: ask the router (once the
+    /// server's idle connection has been checked, so that a server that
+    /// closed it is found out now, not with the request); probe the server
+    /// when told to, and admit or fail the target on the probe's outcome;
+    /// while another caller probes it, ask again a little later, within
+    /// `deadline`.
+    pub(super) fn admit<O: Operation>(
+        &mut self,
+        targets: &mut [Target],
+        topology: &Topology,
+        call: &mut Call<O>,
+        config: &ClientConfig,
+        deadline: Instant,
+    ) {
+        let now = Instant::now();
+        for target in targets.iter_mut() {
+            if let Some(probe) = target.probe() {
+                match self.take_result(probe) {
+                    Some(Ok(_)) => target.admitted(),
+                    Some(Err(e)) => target.fail(call, &e),
+                    None => {}
+                }
+                continue;
             }
-        }
-        self.collect(server);
-        match self.servers.get_mut(server) {
-            Some(slot) => slot.health.admit(Instant::now()),
-            None => Err(Error::NoServer(format!("no server #{server}"))),
+            if !target.is_due(now) {
+                continue;
+            }
+            let server = target.server();
+            if let Ok((slot, _)) = topology.slot(server) {
+                self.check_idle(slot);
+            }
+            match topology.router.admit(server, now) {
+                Ok(Admission::Go) => target.admitted(),
+                Ok(Admission::Probe) => match self.probe(topology, server, config, deadline) {
+                    Ok(ticket) => target.probing(ticket),
+                    Err(e) => target.fail(call, &e),
+                },
+                Err(e) if topology.router.is_probing(server) && now + PROBE_WAIT < deadline => {
+                    target.refused(now + PROBE_WAIT, e);
+                }
+                Err(e) => target.fail(call, &e),
+            }
         }
     }
 
-    /// Queue what fits of each target's commands on its server's
+    /// Check `server` with `version` on a fresh connection (its current
+    /// one, if any, is reconnected: what was in flight on it fails with
+    /// [`Error::Closed`]); the probe's ticket. Its outcome reaches the
+    /// failure policy as any reply or lost connection does.
+    pub(super) fn probe(
+        &mut self,
+        topology: &Topology,
+        server: usize,
+        config: &ClientConfig,
+        deadline: Instant,
+    ) -> Result<Ticket, Error> {
+        let (slot, addr) = topology.slot(server)?;
+        if let Some(current) = self.slots.get_mut(&slot) {
+            let connect_by = deadline.min(Instant::now() + config.connect_timeout);
+            if let Err(e) = current.adapter.reconnect(Some(connect_by)) {
+                self.collect(slot);
+                return Err(e);
+            }
+        }
+        let (generation, adapter) = self.connection(slot, addr, config, deadline)?;
+        let id = adapter.queue(&Command::version(), Some(deadline))?;
+        let ticket = Ticket {
+            slot,
+            generation,
+            id,
+        };
+        self.requests.insert(ticket, Request::Pending(None));
+        self.send_out(slot, deadline);
+        Ok(ticket)
+    }
+
+    /// Queue what fits of each admitted target's commands on its server's
     /// connection (connecting first when there is none), then write it, or
     /// let the thread polling know there is output.
     pub(super) fn queue<O: Operation>(
         &mut self,
         targets: &mut [Target],
         sent: &mut Vec<(usize, Ticket)>,
+        topology: &Topology,
         call: &mut Call<O>,
         config: &ClientConfig,
         deadline: Instant,
     ) {
-        let nobody_polls = self.idle_poll.is_some();
-        for target in targets.iter_mut().filter(|t| !t.unsent.is_empty()) {
-            let server = target.server;
-            let queued = sent.len();
-            let (generation, adapter) = match self.connection(server, config, deadline) {
+        for target in targets.iter_mut().filter(|t| t.is_sending()) {
+            let (slot, addr) = match topology.slot(target.server()) {
                 Ok(found) => found,
                 Err(e) => {
                     target.fail(call, &e);
                     continue;
                 }
             };
+            let (generation, adapter) = match self.connection(slot, addr, config, deadline) {
+                Ok(found) => found,
+                Err(e) => {
+                    target.fail(call, &e);
+                    continue;
+                }
+            };
+            let queued = sent.len();
             while adapter.in_flight() < config.max_in_flight {
-                let Some((index, command)) = target.unsent.pop_front() else {
+                let Some(index) = target.next_unsent() else {
                     break;
                 };
-                match adapter.queue(command, Some(deadline)) {
+                match adapter.queue(&call.dispatch(index).command, Some(deadline)) {
                     Ok(id) => sent.push((
                         index,
                         Ticket {
-                            server,
+                            slot,
                             generation,
                             id,
                         },
@@ -294,77 +397,89 @@ impl Shared {
                     Err(e) => call.complete(index, Err(e)),
                 }
             }
-            if nobody_polls {
-                // This thread polls next: write now.
-                adapter.flush();
-            } else {
-                adapter.settle();
-                self.wake_poller_before(deadline);
-            }
             for (_, ticket) in sent.get(queued..).unwrap_or_default() {
                 self.requests.insert(*ticket, Request::Pending(None));
             }
-            self.collect(server);
+            self.send_out(slot, deadline);
         }
     }
 
-    /// `server`'s connection and its generation, connected now if it has
-    /// none.
+    /// The connection of `slot` and its generation, connected to `addr`
+    /// now if it has none.
     fn connection(
         &mut self,
-        server: usize,
+        slot: SlotId,
+        addr: &ServerAddr,
         config: &ClientConfig,
         deadline: Instant,
     ) -> Result<(u64, &mut Adapter), Error> {
         let Some((registry, _)) = &self.io else {
             return Err(Error::Closed);
         };
-        let Some(slot) = self.servers.get_mut(server) else {
-            return Err(Error::NoServer(format!("no server #{server}")));
+        let current = match self.slots.entry(slot) {
+            Entry::Occupied(current) => current.into_mut(),
+            Entry::Vacant(vacant) => {
+                let connect_by = deadline.min(Instant::now() + config.connect_timeout);
+                let opened = Adapter::connect(addr, config.protocol, Some(connect_by));
+                let mut adapter = opened
+                    .inspect_err(|_| self.topology.record(slot, HealthEvent::ConnectFailed))?;
+                adapter.register(registry, Token(slot))?;
+                self.opened += 1;
+                vacant.insert(Slot {
+                    adapter,
+                    generation: self.opened,
+                })
+            }
         };
-        if slot.adapter.is_none() {
-            let connect_by = deadline.min(Instant::now() + config.connect_timeout);
-            let opened = Adapter::connect(slot.health.addr(), config.protocol, Some(connect_by));
-            let mut adapter = opened.inspect_err(|_| {
-                slot.health
-                    .record(HealthEvent::ConnectFailed, Instant::now());
-            })?;
-            adapter.register(registry, Token(server))?;
-            slot.generation += 1;
-            slot.adapter = Some(adapter);
-        }
-        match &mut slot.adapter {
-            Some(adapter) => Ok((slot.generation, adapter)),
-            None => Err(Error::Closed),
-        }
+        Ok((current.generation, &mut current.adapter))
     }
 
-    fn adapter(&mut self, server: usize) -> Option<&mut Adapter> {
-        self.servers.get_mut(server)?.adapter.as_mut()
+    /// After queueing on `slot`: write now when no thread polls (this one
+    /// polls next), else leave it to the polling thread, woken if it would
+    /// sleep past `deadline`.
+    fn send_out(&mut self, slot: SlotId, deadline: Instant) {
+        let nobody_polls = self.idle_poll.is_some();
+        if let Some(current) = self.slots.get_mut(&slot) {
+            if nobody_polls {
+                current.adapter.flush();
+            } else {
+                current.adapter.settle();
+            }
+        }
+        if !nobody_polls {
+            self.wake_poller_before(deadline);
+        }
+        self.collect(slot);
     }
 
-    /// Hand `server`'s finished requests to their callers (waking those
-    /// asleep), telling the failure policy about replies; a dead
+    /// Find out whether the server closed `slot`'s idle connection.
+    fn check_idle(&mut self, slot: SlotId) {
+        if let Some(idle) = self.slots.get_mut(&slot).filter(|s| s.is_idle()) {
+            idle.adapter.drive();
+        }
+        self.collect(slot);
+    }
+
+    /// Hand `slot`'s finished requests to their callers (waking those
+    /// asleep), telling the failure policy about replies. A dead
     /// connection, whose requests have all completed, is dropped (replaced
-    /// on next use) and its loss reported once.
-    fn collect(&mut self, server: usize) {
-        let Some(slot) = self.servers.get_mut(server) else {
+    /// on next use) and its loss reported once; an idle one of a server no
+    /// longer in the list is closed.
+    fn collect(&mut self, slot: SlotId) {
+        let Some(current) = self.slots.get_mut(&slot) else {
             return;
         };
-        let Some(adapter) = &mut slot.adapter else {
-            return;
-        };
-        while let Some(done) = adapter.poll_response() {
+        while let Some(done) = current.adapter.poll_response() {
             let replied = match &done.result {
                 Ok(response) => !matches!(response, Response::Sent),
                 Err(e) => e.is_reply_error(),
             };
             if replied {
-                slot.health.record(HealthEvent::Replied, Instant::now());
+                self.topology.record(slot, HealthEvent::Replied);
             }
             let ticket = Ticket {
-                server,
-                generation: slot.generation,
+                slot,
+                generation: current.generation,
                 id: done.id,
             };
             if let Some(request) = self.requests.get_mut(&ticket) {
@@ -374,41 +489,49 @@ impl Shared {
                 *request = Request::Done(done.result);
             }
         }
-        if let Some(cause) = adapter.poison_cause() {
+        if let Some(cause) = current.adapter.poison_cause() {
             let event = match cause {
                 Error::Connect { .. } => HealthEvent::ConnectFailed,
                 lost => HealthEvent::ConnectionLost(lost),
             };
-            slot.health.record(event, Instant::now());
-            slot.adapter = None;
+            self.topology.record(slot, event);
+            self.slots.remove(&slot);
+        } else if current.is_idle() && !self.topology.holds(slot) {
+            if let Some(retired) = self.slots.remove(&slot) {
+                retired.adapter.quit();
+            }
         }
+    }
+
+    fn slot_ids(&self) -> Vec<SlotId> {
+        self.slots.keys().copied().collect()
     }
 
     fn handle_event(&mut self, event: &Event) {
         if event.token() == WAKE {
             return;
         }
-        let server = event.token().0;
-        if let Some(adapter) = self.adapter(server) {
-            adapter.handle_event(event);
+        let slot = event.token().0;
+        if let Some(current) = self.slots.get_mut(&slot) {
+            current.adapter.handle_event(event);
         }
-        self.collect(server);
+        self.collect(slot);
     }
 
     fn handle_timeouts(&mut self, now: Instant) {
-        for server in 0..self.servers.len() {
-            if let Some(adapter) = self.adapter(server) {
-                adapter.handle_timeout(now);
+        for slot in self.slot_ids() {
+            if let Some(current) = self.slots.get_mut(&slot) {
+                current.adapter.handle_timeout(now);
             }
-            self.collect(server);
+            self.collect(slot);
         }
     }
 
     /// The earliest deadline of any connection.
     fn next_timeout(&self) -> Option<Instant> {
-        self.servers
-            .iter()
-            .filter_map(|s| s.adapter.as_ref().and_then(Adapter::poll_timeout))
+        self.slots
+            .values()
+            .filter_map(|s| s.adapter.poll_timeout())
             .min()
     }
 
@@ -437,11 +560,9 @@ impl Shared {
     /// A call stopped waiting for `ticket`: its reply will be dropped.
     pub(super) fn abandon(&mut self, ticket: Ticket) {
         self.requests.remove(&ticket);
-        if let Some(slot) = self.servers.get_mut(ticket.server) {
-            if slot.generation == ticket.generation {
-                if let Some(adapter) = &mut slot.adapter {
-                    adapter.abandon(ticket.id);
-                }
+        if let Some(current) = self.slots.get_mut(&ticket.slot) {
+            if current.generation == ticket.generation {
+                current.adapter.abandon(ticket.id);
             }
         }
     }

@@ -1,18 +1,24 @@
 //! [`AsyncClient`]: the async client of every runtime, over one pipelined
 //! [`Link`] per server.
 
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use memwire_core::client::{
-    Call, ClientConfig, ConfigError, HealthEvent, Operation, Router, ServerHealth,
+    Admission, Call, ClientConfig, ConfigError, HealthEvent, Operation, Router,
 };
+use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Error, RequestId, Response};
 
 use super::link::Link;
 use super::runtime::{yield_now, Runtime};
 use crate::lock;
+
+/// How long a caller refused while its server is being probed waits
+/// before asking again.
+const PROBE_WAIT: Duration = Duration::from_millis(2);
 
 /// The client behind `smol::Client` and `tokio::Client`: the same code,
 /// over a different [`Runtime`].
@@ -24,14 +30,22 @@ pub(crate) struct AsyncClient {
 #[derive(Debug)]
 struct Inner {
     config: ClientConfig,
-    router: Arc<Router>,
     runtime: Arc<dyn Runtime>,
-    servers: Vec<Server>,
+    /// The servers now; replaced whole by `reconfigure`, while calls in
+    /// progress keep the one they started with.
+    topology: RwLock<Arc<Topology>>,
 }
 
+/// A server list: its router (placement, limits, health) and each
+/// server's connection, in the router's order.
 #[derive(Debug)]
+struct Topology {
+    router: Arc<Router>,
+    servers: Vec<Arc<Server>>,
+}
+
+#[derive(Debug, Default)]
 struct Server {
-    health: Arc<Mutex<ServerHealth>>,
     /// The current connection, once one was started.
     link: Mutex<Option<Arc<Link>>>,
 }
@@ -45,8 +59,8 @@ struct InFlight {
     result: Option<Result<Response, Error>>,
 }
 
-/// The requests of one call. Dropping it (a dropped future) abandons those
-/// still unanswered: their replies are read and discarded.
+/// The requests of one round. Dropping it (a dropped future) abandons
+/// those still unanswered: their replies are read and discarded.
 #[derive(Default)]
 struct Requests(Vec<InFlight>);
 
@@ -64,7 +78,8 @@ impl Drop for Inner {
     /// The client is gone: let every connection quit once idle, so that no
     /// driver outlives it.
     fn drop(&mut self) {
-        for server in &self.servers {
+        let topology = self.topology.read().unwrap_or_else(PoisonError::into_inner);
+        for server in &topology.servers {
             if let Some(link) = lock(&server.link).take() {
                 link.close();
             }
@@ -78,20 +93,12 @@ impl AsyncClient {
         runtime: Arc<dyn Runtime>,
     ) -> Result<Self, ConfigError> {
         let router = Arc::new(config.router()?);
-        let servers = config
-            .server_health()
-            .into_iter()
-            .map(|health| Server {
-                health: Arc::new(Mutex::new(health)),
-                link: Mutex::new(None),
-            })
-            .collect();
+        let servers = router.servers().iter().map(|_| Arc::default()).collect();
         Ok(AsyncClient {
             inner: Arc::new(Inner {
                 config,
-                router,
                 runtime,
-                servers,
+                topology: RwLock::new(Arc::new(Topology { router, servers })),
             }),
         })
     }
@@ -100,50 +107,186 @@ impl AsyncClient {
         &self.inner.config
     }
 
-    pub(crate) fn router(&self) -> Arc<Router> {
-        self.inner.router.clone()
+    fn topology(&self) -> Arc<Topology> {
+        self.inner
+            .topology
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
-    /// The link to `server` once its health admits a request: the live one,
-    /// or a new one whose driver connects by `deadline`.
-    fn link(&self, server: usize, deadline: Instant) -> Result<Arc<Link>, Error> {
-        let inner = &*self.inner;
-        let Some(srv) = inner.servers.get(server) else {
-            return Err(Error::NoServer(format!("no server #{server}")));
-        };
-        let now = Instant::now();
-        lock(&srv.health).admit(now)?;
-        let mut slot = lock(&srv.link);
-        if let Some(link) = slot.as_ref().filter(|l| l.is_usable()) {
-            return Ok(link.clone());
+    pub(crate) fn router(&self) -> Arc<Router> {
+        self.topology().router.clone()
+    }
+
+    /// Replace the server list, keeping the connections (and what the
+    /// failure policy knows) of the servers that stay.
+    pub(crate) fn reconfigure(&self, servers: Vec<(ServerAddr, u32)>) -> Result<(), ConfigError> {
+        let mut current = self
+            .inner
+            .topology
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut config = self.inner.config.clone();
+        config.servers = servers;
+        let router = Arc::new(config.router_after(&current.router)?);
+        let old = current.router.servers();
+        let servers = router
+            .servers()
+            .iter()
+            .map(|addr| match old.iter().position(|a| a == addr) {
+                Some(i) => current.servers[i].clone(),
+                None => Arc::default(),
+            })
+            .collect();
+        for (addr, server) in old.iter().zip(&current.servers) {
+            if !router.servers().contains(addr) {
+                if let Some(link) = lock(&server.link).take() {
+                    link.close();
+                }
+            }
         }
+        *current = Arc::new(Topology { router, servers });
+        Ok(())
+    }
+
+    /// Tell the failure policy of the current server list about `addr`
+    /// (a driver may outlive the list it was started for).
+    fn health_of(inner: Weak<Inner>, addr: ServerAddr) -> impl Fn(HealthEvent<'_>, Instant) {
+        move |event, now| {
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let topology = inner
+                .topology
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(i) = topology.router.servers().iter().position(|a| *a == addr) {
+                topology.router.record(i, event, now);
+            }
+        }
+    }
+
+    /// A new link to `server`, its driver started, connecting by
+    /// `deadline` at the latest.
+    fn start_link(
+        &self,
+        topology: &Topology,
+        server: usize,
+        deadline: Instant,
+    ) -> Result<Arc<Link>, Error> {
+        let inner = &*self.inner;
         let config = &inner.config;
-        let addr = inner.router.servers()[server].clone();
-        let link = Link::new(addr, config.protocol, config.max_in_flight);
+        let addr = topology.router.servers()[server].clone();
+        let link = Link::new(addr.clone(), config.protocol, config.max_in_flight);
         let driver = link.clone().run(
             inner.runtime.clone(),
-            srv.health.clone(),
-            deadline.min(now + config.connect_timeout),
+            Self::health_of(Arc::downgrade(&self.inner), addr),
+            deadline.min(Instant::now() + config.connect_timeout),
             config.io_timeout,
         );
         inner.runtime.spawn(Box::pin(driver)).map_err(Error::from)?;
-        if let Some(old) = slot.replace(link.clone()) {
+        Ok(link)
+    }
+
+    /// Make `link` the connection of `server`; the one it replaces quits
+    /// once idle.
+    fn install(topology: &Topology, server: usize, link: &Arc<Link>) {
+        if let Some(slot) = topology.servers.get(server) {
+            if let Some(old) = lock(&slot.link).replace(link.clone()) {
+                old.close();
+            }
+        }
+    }
+
+    /// The link to `server` once the router admits it: the live one, or a
+    /// new one. A server due for a probe is checked with `version` on the
+    /// new link first; a caller refused while another probes waits for the
+    /// outcome.
+    async fn link(
+        &self,
+        topology: &Topology,
+        server: usize,
+        deadline: Instant,
+    ) -> Result<Arc<Link>, Error> {
+        let router = &topology.router;
+        let admission = loop {
+            match router.admit(server, Instant::now()) {
+                Ok(admission) => break admission,
+                Err(_) if router.is_probing(server) && Instant::now() + PROBE_WAIT < deadline => {
+                    self.sleep(PROBE_WAIT).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if admission == Admission::Probe {
+            return self.probe(topology, server, deadline).await;
+        }
+        let Some(slot) = topology.servers.get(server) else {
+            return Err(Error::NoServer(format!("no server #{server}")));
+        };
+        // Checked and replaced under one lock: concurrent callers share
+        // the one new connection.
+        let mut current = lock(&slot.link);
+        if let Some(link) = current.as_ref().filter(|l| l.is_usable()) {
+            return Ok(link.clone());
+        }
+        let link = self.start_link(topology, server, deadline)?;
+        if let Some(old) = current.replace(link.clone()) {
             old.close();
         }
         Ok(link)
+    }
+
+    /// Check a down server with `version` on a new link; the link is the
+    /// caller's if the server answered.
+    async fn probe(
+        &self,
+        topology: &Topology,
+        server: usize,
+        deadline: Instant,
+    ) -> Result<Arc<Link>, Error> {
+        let link = self.start_link(topology, server, deadline)?;
+        Self::install(topology, server, &link);
+        let id = self.submit(&link, &Command::version(), deadline).await?;
+        let answered = std::future::poll_fn(|cx| link.poll_result(cx, id)).await;
+        // Failures reach the policy from the driver, once per connection.
+        answered.map(|_| {
+            topology
+                .router
+                .record(server, HealthEvent::Replied, Instant::now());
+            link
+        })
+    }
+
+    /// Probe, in the background, the down servers an ejecting router hands
+    /// out (no key is routed to them meanwhile).
+    fn spawn_due_probes(&self, topology: &Arc<Topology>) {
+        for server in topology.router.due_probes(Instant::now()) {
+            let (client, topology) = (self.clone(), topology.clone());
+            let deadline = Instant::now() + self.inner.config.io_timeout;
+            let probe = async move {
+                let _ = client.probe(&topology, server, deadline).await;
+            };
+            let _ = self.inner.runtime.spawn(Box::pin(probe));
+        }
+    }
+
+    fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send + 'static {
+        let mut timer = self.inner.runtime.timer(Instant::now() + d);
+        std::future::poll_fn(move |cx| timer.as_mut().poll_fired(cx))
     }
 
     /// Queue `command` on `link`, waiting for room until `deadline`.
     async fn submit(
         &self,
         link: &Link,
-        command: Command,
+        command: &Command,
         deadline: Instant,
     ) -> Result<RequestId, Error> {
-        let mut command = Some(command);
         let mut timer = None;
         std::future::poll_fn(|cx| {
-            if let Poll::Ready(sent) = link.poll_submit(cx, &mut command, deadline) {
+            if let Poll::Ready(sent) = link.poll_submit(cx, command, deadline) {
                 return Poll::Ready(sent);
             }
             // No room: wait for some, but not past the deadline.
@@ -153,81 +296,96 @@ impl AsyncClient {
         .await
     }
 
-    /// Plan `op`, queue its commands on their servers' links (all before
-    /// waiting for any reply), and fold the replies into its result.
+    /// Plan `op`; per round, queue its commands on their servers' links
+    /// (all before waiting for any reply) and fold the replies into its
+    /// result. All rounds within one deadline.
     pub(crate) async fn execute<O>(&self, op: O) -> O::Output
     where
         O: Operation + Send,
         O::Output: Send,
     {
         let deadline = Instant::now() + self.inner.config.io_timeout;
-        let mut call = match Call::start(op, &self.inner.router) {
+        let topology = self.topology();
+        self.spawn_due_probes(&topology);
+        let mut call = match Call::start(op, &topology.router) {
             Ok(call) => call,
             Err(refused) => {
                 yield_now().await;
                 return refused;
             }
         };
-        let mut links: Vec<(usize, Result<Arc<Link>, Error>)> = Vec::new();
-        let mut requests = Requests::default();
         let mut waited = false;
-        for (index, dispatch) in call.take_dispatches() {
-            let server = dispatch.server;
-            let link = match links.iter().find(|(s, _)| *s == server) {
-                Some((_, link)) => link.clone(),
-                None => {
-                    let link = self.link(server, deadline);
-                    links.push((server, link.clone()));
-                    link
+        loop {
+            let round = call.next_round();
+            if round.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                // No time left for a retry.
+                for index in round {
+                    call.complete(index, Err(Error::Timeout));
                 }
-            };
-            let sent = match link {
-                Ok(link) => self
-                    .submit(&link, dispatch.command, deadline)
-                    .await
-                    .map(|id| (link, id)),
-                Err(e) => Err(e),
-            };
-            match sent {
-                Ok((link, id)) => requests.0.push(InFlight {
-                    index,
-                    server,
-                    link,
-                    id,
-                    result: None,
-                }),
-                Err(e) => call.complete(index, Err(e)),
+                continue;
             }
-        }
-        std::future::poll_fn(|cx| {
-            let mut pending = false;
-            for r in requests.0.iter_mut().filter(|r| r.result.is_none()) {
-                match r.link.poll_result(cx, r.id) {
-                    Poll::Ready(result) => r.result = Some(result),
-                    Poll::Pending => pending = true,
+            let mut links: Vec<(usize, Result<Arc<Link>, Error>)> = Vec::new();
+            let mut requests = Requests::default();
+            for index in round {
+                let dispatch = call.dispatch(index);
+                let server = dispatch.server;
+                let link = match links.iter().find(|(s, _)| *s == server) {
+                    Some((_, link)) => link.clone(),
+                    None => {
+                        let link = self.link(&topology, server, deadline).await;
+                        links.push((server, link.clone()));
+                        link
+                    }
+                };
+                let sent = match link {
+                    Ok(link) => self
+                        .submit(&link, &call.dispatch(index).command, deadline)
+                        .await
+                        .map(|id| (link, id)),
+                    Err(e) => Err(e),
+                };
+                match sent {
+                    Ok((link, id)) => requests.0.push(InFlight {
+                        index,
+                        server,
+                        link,
+                        id,
+                        result: None,
+                    }),
+                    Err(e) => call.complete(index, Err(e)),
                 }
             }
-            if pending {
-                waited = true;
-                Poll::Pending
-            } else {
-                Poll::Ready(())
+            std::future::poll_fn(|cx| {
+                let mut pending = false;
+                for r in requests.0.iter_mut().filter(|r| r.result.is_none()) {
+                    match r.link.poll_result(cx, r.id) {
+                        Poll::Ready(result) => r.result = Some(result),
+                        Poll::Pending => pending = true,
+                    }
+                }
+                if pending {
+                    waited = true;
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            })
+            .await;
+            let now = Instant::now();
+            let mut replied: Vec<usize> = Vec::new();
+            for r in std::mem::take(&mut requests.0) {
+                let result = r.result.unwrap_or(Err(Error::Closed));
+                let answered = result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
+                if answered && !replied.contains(&r.server) {
+                    replied.push(r.server);
+                }
+                call.complete(r.index, result);
             }
-        })
-        .await;
-        let now = Instant::now();
-        let mut replied: Vec<usize> = Vec::new();
-        for r in std::mem::take(&mut requests.0) {
-            let result = r.result.unwrap_or(Err(Error::Closed));
-            let answered = result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
-            if answered && !replied.contains(&r.server) {
-                replied.push(r.server);
-            }
-            call.complete(r.index, result);
-        }
-        for server in replied {
-            if let Some(srv) = self.inner.servers.get(server) {
-                lock(&srv.health).record(HealthEvent::Replied, now);
+            for server in replied {
+                topology.router.record(server, HealthEvent::Replied, now);
             }
         }
         if !waited {
@@ -242,7 +400,7 @@ impl AsyncClient {
     /// and wait for them to end.
     pub(crate) async fn close(&self) {
         let links: Vec<Arc<Link>> = self
-            .inner
+            .topology()
             .servers
             .iter()
             .filter_map(|srv| lock(&srv.link).take())

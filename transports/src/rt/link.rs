@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use memwire_core::client::{HealthEvent, ServerHealth};
+use memwire_core::client::HealthEvent;
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Config, Connection, Error, RequestId, Response};
 
@@ -91,12 +91,11 @@ impl Link {
         !st.ended && !st.closing && !st.conn.is_poisoned()
     }
 
-    /// Queue `command` (taken from the option once there is room) with
-    /// `deadline`.
+    /// Queue `command` with `deadline`, once there is room.
     pub(crate) fn poll_submit(
         &self,
         cx: &mut Context<'_>,
-        command: &mut Option<Command>,
+        command: &Command,
         deadline: Instant,
     ) -> Poll<Result<RequestId, Error>> {
         let mut st = lock(&self.state);
@@ -107,10 +106,7 @@ impl Link {
             remember(&mut st.room, cx.waker());
             return Poll::Pending;
         }
-        let Some(command) = command.take() else {
-            return Poll::Ready(Err(Error::InvalidArgument("a request is queued once")));
-        };
-        let sent = st.conn.send(command, Some(deadline));
+        let sent = st.conn.send_command(command, Some(deadline));
         if let Ok(id) = sent {
             st.slots.insert(id, Slot::Waiting(None));
             if let Some(driver) = &st.driver {
@@ -171,11 +167,11 @@ impl Link {
 
     /// The driver's life: connect by `connect_by`, drive until the
     /// connection dies or is closed, fail whatever is left, and tell the
-    /// health policy how the server did.
+    /// failure policy (`health`) how the server did.
     pub(crate) async fn run(
         self: Arc<Self>,
         runtime: Arc<dyn Runtime>,
-        health: Arc<Mutex<ServerHealth>>,
+        health: impl Fn(HealthEvent<'_>, Instant),
         connect_by: Instant,
         quit_timeout: Duration,
     ) {
@@ -193,13 +189,13 @@ impl Link {
                 std::future::poll_fn(|cx| driver.poll(cx)).await;
             }
             Err(e) => {
-                lock(&health).record(HealthEvent::ConnectFailed, Instant::now());
+                health(HealthEvent::ConnectFailed, Instant::now());
                 lock(&self.state).conn.handle_failure(e);
             }
         }
         let lost = self.end();
         if let Some(cause) = lost {
-            lock(&health).record(HealthEvent::ConnectionLost(&cause), Instant::now());
+            health(HealthEvent::ConnectionLost(&cause), Instant::now());
         }
     }
 

@@ -41,6 +41,8 @@ use memwire_core::client::{
     ClientBuilder, ClientConfig, ConfigError, FromConfig, Operation, Router,
 };
 
+use memwire_core::cluster::ServerAddr;
+
 use crate::net::Stream;
 use crate::rt::{AsyncClient, AsyncSocket, BoxFuture, Runtime, Timer};
 use crate::AsyncCommands;
@@ -123,6 +125,10 @@ impl AsyncCommands for Client {
 
     fn router(&self) -> Arc<Router> {
         self.0.router()
+    }
+
+    fn reconfigure(&self, servers: Vec<(ServerAddr, u32)>) -> Result<(), ConfigError> {
+        self.0.reconfigure(servers)
     }
 
     fn close(&self) -> impl Future<Output = ()> + Send {

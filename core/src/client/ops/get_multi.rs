@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 
+use crate::client::ops::Hits;
 use crate::client::{Dispatch, Operation, Router};
+use crate::cluster::ServerAddr;
 use crate::error::Error;
 use crate::expiry::Expiry;
 use crate::key;
@@ -13,7 +15,9 @@ use crate::response::{Response, Value};
 /// server, each group cut into requests of at most
 /// [`Config::max_keys`](crate::Config::max_keys) keys, and the hits come
 /// back in request order (misses absent; a key asked for twice is answered
-/// twice). Fails as a whole when any of its requests fails.
+/// twice). A server that fails costs only its own keys: the result
+/// ([`Hits`]) holds every hit that came back and names the servers that
+/// failed.
 ///
 /// ```
 /// use memwire_core::client::{ops::GetMulti, Operation, Router};
@@ -32,6 +36,7 @@ use crate::response::{Response, Value};
 ///     op.complete(i, Ok(Response::Values(hits)));
 /// }
 /// let hits = op.finish()?;
+/// assert!(hits.is_complete());
 /// let got: Vec<&[u8]> = hits.iter().map(|v| &v.key[..]).collect();
 /// assert_eq!(got, [&b"k1"[..], b"k2", b"k3", b"k4", b"k5"]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -41,11 +46,13 @@ pub struct GetMulti {
     keys: Vec<Bytes>,
     cas: bool,
     touch: Option<Expiry>,
-    /// For each planned request, the positions in `keys` of its keys.
-    requests: Vec<Vec<usize>>,
+    /// For each planned request, its server and the positions in `keys`
+    /// of its keys.
+    requests: Vec<(ServerAddr, Vec<usize>)>,
     /// The hit for each position of `keys`.
     hits: Vec<Option<Value>>,
-    error: Option<Error>,
+    /// The servers that failed, once each.
+    failures: Vec<(ServerAddr, Error)>,
 }
 
 impl GetMulti {
@@ -60,7 +67,7 @@ impl GetMulti {
             touch: None,
             requests: Vec::new(),
             hits: Vec::new(),
-            error: None,
+            failures: Vec::new(),
         }
     }
 
@@ -77,8 +84,19 @@ impl GetMulti {
     }
 }
 
+impl GetMulti {
+    fn fail_request(&mut self, index: usize, error: Error) {
+        let Some((addr, _)) = self.requests.get(index) else {
+            return;
+        };
+        if !self.failures.iter().any(|(a, _)| a == addr) {
+            self.failures.push((addr.clone(), error));
+        }
+    }
+}
+
 impl Operation for GetMulti {
-    type Output = Result<Vec<Value>, Error>;
+    type Output = Result<Hits, Error>;
 
     fn plan(&mut self, router: &Router, out: &mut Vec<Dispatch>) -> Result<(), Error> {
         for k in &self.keys {
@@ -89,7 +107,7 @@ impl Operation for GetMulti {
         }
         let mut by_server: Vec<Vec<usize>> = vec![Vec::new(); router.servers().len()];
         for (position, k) in self.keys.iter().enumerate() {
-            if let Some(group) = by_server.get_mut(router.server_for_key(k)) {
+            if let Some(group) = by_server.get_mut(router.route(k)) {
                 group.push(position);
             }
         }
@@ -106,7 +124,8 @@ impl Operation for GetMulti {
                     touch: self.touch,
                 });
                 out.push(Dispatch { server, command });
-                self.requests.push(chunk.to_vec());
+                let addr = router.servers()[server].clone();
+                self.requests.push((addr, chunk.to_vec()));
             }
         }
         self.hits = vec![None; self.keys.len()];
@@ -117,44 +136,47 @@ impl Operation for GetMulti {
         let hits = match result {
             Ok(Response::Values(hits)) => hits,
             Ok(_) => {
-                self.error
-                    .get_or_insert(Error::Protocol(crate::ProtocolError::UnexpectedLine {
-                        line: "a reply other than values".into(),
-                        request: "retrieval",
-                    }));
-                return;
+                let unexpected = crate::ProtocolError::UnexpectedLine {
+                    line: "a reply other than values".into(),
+                    request: "retrieval",
+                };
+                return self.fail_request(index, Error::Protocol(unexpected));
             }
-            Err(e) => {
-                self.error.get_or_insert(e);
-                return;
-            }
+            Err(e) => return self.fail_request(index, e),
         };
-        let Some(positions) = self.requests.get(index) else {
+        let Some((_, positions)) = self.requests.get(index) else {
             return;
         };
-        // Hits answer the request's keys in order (the parser checks it):
-        // walk both together.
-        let mut asked = positions.iter();
+        // Each hit fills the first position of the request that asks for
+        // its key and has no hit yet (the parser checked there is one).
+        // memcached answers in request order, found at once after the last
+        // hit; a proxy such as twemproxy may answer in another order.
+        let mut next = 0;
         for hit in hits {
-            for &p in asked.by_ref() {
-                if self.keys.get(p) == Some(&hit.key) {
-                    if let Some(slot) = self.hits.get_mut(p) {
-                        *slot = Some(hit);
-                    }
-                    break;
-                }
+            let open = |i: &usize| {
+                positions.get(*i).is_some_and(|&p| {
+                    self.keys.get(p) == Some(&hit.key)
+                        && self.hits.get(p).is_some_and(Option::is_none)
+                })
+            };
+            let start = next.min(positions.len());
+            let found = (start..positions.len()).chain(0..start).find(open);
+            if let Some(slot) = found
+                .and_then(|i| positions.get(i))
+                .and_then(|&p| self.hits.get_mut(p))
+            {
+                *slot = Some(hit);
             }
+            next = found.map_or(next, |i| i + 1);
         }
     }
 
-    fn finish(self) -> Result<Vec<Value>, Error> {
-        match self.error {
-            Some(e) => Err(e),
-            None => Ok(self.hits.into_iter().flatten().collect()),
-        }
+    fn finish(self) -> Result<Hits, Error> {
+        let values = self.hits.into_iter().flatten().collect();
+        Ok(Hits::new(values, self.failures))
     }
 
-    fn fail(self, error: Error) -> Result<Vec<Value>, Error> {
+    fn fail(self, error: Error) -> Result<Hits, Error> {
         Err(error)
     }
 }
@@ -202,12 +224,45 @@ mod tests {
         assert_eq!(asked, 50);
         answer_all(&mut op, &out, b"k7");
         let hits = op.finish().unwrap();
+        assert!(hits.is_complete());
         let got: Vec<String> = hits
             .iter()
             .map(|v| String::from_utf8_lossy(&v.key).into_owned())
             .collect();
         let expected: Vec<String> = keys.iter().filter(|k| *k != "k7").cloned().collect();
         assert_eq!(got, expected);
+    }
+
+    /// A proxy (twemproxy) merging its servers' replies answers in another
+    /// order: the hits still come back in request order, duplicates too.
+    #[test]
+    fn hits_answered_out_of_order_come_back_in_request_order() {
+        let r = router(&["proxy:1"], 100);
+        let keys = ["a", "b", "c", "a", "d"];
+        let mut op = GetMulti::new(keys);
+        let mut out = Vec::new();
+        op.plan(&r, &mut out).unwrap();
+        let reply = ["d", "a", "c", "a"]
+            .iter()
+            .map(|k| Value::new(*k, 0, format!("{k}!")))
+            .collect();
+        op.complete(0, Ok(Response::Values(reply)));
+        let hits = op.finish().unwrap();
+        let got: Vec<&[u8]> = hits.iter().map(|v| &v.key[..]).collect();
+        assert_eq!(got, [&b"a"[..], b"c", b"a", b"d"]);
+        assert!(hits.iter().all(|v| v.data.ends_with(b"!")));
+    }
+
+    fn answer_all_but_first(op: &mut GetMulti, out: &[Dispatch]) {
+        for (i, d) in out.iter().enumerate().skip(1) {
+            let hits = d
+                .command
+                .keys()
+                .iter()
+                .map(|k| Value::new(k.clone(), 0, k.clone()))
+                .collect();
+            op.complete(i, Ok(Response::Values(hits)));
+        }
     }
 
     #[test]
@@ -221,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_key_refuses_everything_and_one_failure_fails_all() {
+    fn a_bad_key_refuses_everything_and_a_failed_server_costs_its_keys_only() {
         let r = router(&["a:1", "b:1"], 10);
         let mut op = GetMulti::new(["ok", "not ok"]);
         let mut out = Vec::new();
@@ -234,10 +289,20 @@ mod tests {
         op.plan(&r, &mut out).unwrap();
         assert!(out.len() >= 2);
         op.complete(0, Err(Error::Timeout));
-        for i in 1..out.len() {
-            op.complete(i, Ok(Response::Values(Vec::new())));
-        }
-        assert!(matches!(op.finish(), Err(Error::Timeout)));
+        answer_all_but_first(&mut op, &out);
+        let failed_server = out[0].server;
+        let hits = op.finish().unwrap();
+        assert_eq!(hits.failures().len(), 1);
+        assert_eq!(hits.failures()[0].0, r.servers()[failed_server]);
+        assert!(hits
+            .iter()
+            .all(|v| r.server_for_key(&v.key) != failed_server));
+        let expected = out[1..]
+            .iter()
+            .map(|d| d.command.keys().len())
+            .sum::<usize>();
+        assert_eq!(hits.len(), expected);
+        assert!(matches!(hits.into_result(), Err(Error::Timeout)));
     }
 
     #[test]
@@ -247,6 +312,6 @@ mod tests {
         let mut out = Vec::new();
         op.plan(&r, &mut out).unwrap();
         assert!(out.is_empty());
-        assert_eq!(op.finish().unwrap(), vec![]);
+        assert!(op.finish().unwrap().is_empty());
     }
 }

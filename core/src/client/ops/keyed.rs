@@ -19,7 +19,7 @@ use crate::response::Response;
 /// let mut op = Keyed::<u64>::new(Command::incr("hits", 1));
 /// let mut out = Vec::new();
 /// op.plan(&router, &mut out)?;
-/// assert_eq!(out[0].server, router.server_for_key(b"hits"));
+/// assert_eq!(out[0].server, router.route(b"hits"));
 /// op.complete(0, Ok(Response::Number(2)));
 /// assert_eq!(op.finish()?, 2);
 ///
@@ -61,7 +61,7 @@ impl<T: FromResponse> Operation for Keyed<T> {
         };
         command.validate(router.limits())?;
         out.push(Dispatch {
-            server: router.server_for_key(key),
+            server: router.route(key),
             command,
         });
         Ok(())

@@ -302,14 +302,19 @@ mod tests {
         assert_eq!(pickle(&(1u64 << 63)), b"L9223372036854775808L\n.");
         assert_eq!(pickle(&true), b"I01\n.");
         assert_eq!(pickle(&2.5), b"F2.5\n.");
+        assert_eq!(pickle(&0.1), b"F0.10000000000000001\n.");
+        assert_eq!(pickle(&1.0), b"F1\n.");
         assert_eq!(pickle(&()), b"N.");
         assert_eq!(pickle(&None::<i32>), b"N.");
         assert_eq!(pickle(&Some(1)), b"I1\n.");
-        assert_eq!(pickle(&(1, "a")), b"(I1\nS'a'\np1\ntp2\n.");
+        assert_eq!(pickle(&(1, "a")), b"(I1\nS'a'\ntp1\n.");
+        assert_eq!(pickle(&(1, "ab")), b"(I1\nS'ab'\np1\ntp2\n.");
+        assert_eq!(pickle(""), b"S''\n.");
+        assert_eq!(pickle("a"), b"S'a'\n.");
         assert_eq!(pickle(&(1,)), b"(I1\ntp1\n.");
         assert_eq!(
             pickle(&(("a",), 2.5, false)),
-            b"((S'a'\np1\ntp2\nF2.5\nI00\ntp3\n."
+            b"((S'a'\ntp1\nF2.5\nI00\ntp2\n."
         );
         assert!(matches!(
             u128::MAX.write_pickle(&mut Pickler::new()),
@@ -323,6 +328,59 @@ mod tests {
         assert_eq!(k, "188693688126b424eb89e1385eca6f01");
         assert_eq!(hashed_key(None, &String::from("cache_key")).unwrap(), k);
         assert_eq!(hashed_key(None, b"cache_key").unwrap(), k);
+    }
+
+    /// Rust keys hash as the Python 2 values lovely.memcached hashes. The
+    /// md5 keys are `scripts/py2-pickle0.py`'s (see `keys`' tests), but
+    /// `(u'1', 1)` → `fadac4c9…`, given by issue #13, and the seed's key.
+    #[test]
+    fn lovely_keys_of_rust_values() {
+        let cases = [
+            (hashed_key(None, ""), "ab12b2a99cf8bcfcf8e191f0ed2e98ae"),
+            (hashed_key(None, "a"), "d91f55f5c52963dfe909633aa63422ef"),
+            (hashed_key(None, b"ab"), "99d82b3967279e938772903b469e005a"),
+            (
+                hashed_key(None, &b"a'b\n\xff"[..]),
+                "1a02ce22e7a028ee0680d435eec8e6dd",
+            ),
+            (hashed_key(None, &1u16), "e55528fb12b23418f10687799bb3fb3c"),
+            (hashed_key(None, &-5i8), "8470f73624b55a5b3cf22631d99bfefc"),
+            (
+                hashed_key(None, &(1u64 << 63)),
+                "b78e0fb2324cb23398b4bc6d76a2d94d",
+            ),
+            (hashed_key(None, &0.1), "b6587b2602f72d49b494ba682587489f"),
+            (hashed_key(None, &1.0), "ce14df01762e56cbfcd36419166a91ea"),
+            (hashed_key(None, &true), "408c2c2ee2e4f5cce08cef2b52b31aca"),
+            (hashed_key(None, &()), "2c45f80c650c95d1b2dc2b9115fe543b"),
+            (
+                hashed_key(None, &(1, "a")),
+                "ffe00791912a694f7b551421fcdde98d",
+            ),
+            (
+                hashed_key(None, &(("a",), 2.5, false)),
+                "908d64f75aaff450614b90112c44b160",
+            ),
+            (
+                hashed_key(Some("1"), &1),
+                "fadac4c998ec2f6be06d1c76dafd27e9",
+            ),
+            (
+                hashed_key(Some("2"), &2i64),
+                "a4bcaaf3aed8756b78151152adbb4910",
+            ),
+            (
+                hashed_key(Some("1"), &(1i128 << 70)),
+                "b7a49daa3a693a9075be90c686d1ff4e",
+            ),
+            (
+                hashed_key(Some("1"), &None::<i32>),
+                "c787450d87951878de50e9eccc7e5148",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got.unwrap(), want);
+        }
     }
 
     #[test]
