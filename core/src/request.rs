@@ -365,14 +365,15 @@ impl Command {
 
     /// Whether sending the command twice has the effect of sending it once:
     /// retrievals (a `gat` sets the same expiry again), `version`, `stats`
-    /// other than `stats reset`, and meta gets that expect a reply. Such a
-    /// command may be retried on a fresh connection when its connection
-    /// failed under it.
+    /// other than `stats reset`, and meta gets. Such a command may be
+    /// retried on a fresh connection when its connection failed under it
+    /// (a quiet meta get is retried without `q`, so that it answers on its
+    /// own).
     pub fn is_idempotent(&self) -> bool {
         match self {
             Command::Retrieve(_) | Command::Version => true,
             Command::Stats(group) => *group != StatsGroup::Reset,
-            Command::Meta(meta @ MetaCommand::Get(_)) => !meta.is_quiet(),
+            Command::Meta(MetaCommand::Get(_)) => true,
             _ => false,
         }
     }

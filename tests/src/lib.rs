@@ -58,6 +58,7 @@
 mod block_on;
 pub mod conformance;
 pub mod fault_proxy;
+mod meta_client;
 pub mod resilience;
 pub mod seed;
 mod server;
@@ -67,4 +68,5 @@ pub use block_on::Smol;
 #[cfg(feature = "tokio")]
 pub use block_on::Tokio;
 pub use block_on::{BlockOn, Runtime};
+pub use meta_client::Meta;
 pub use server::{free_port, Memcached, MemcachedBuilder};

@@ -12,3 +12,9 @@ fn client_is_send_sync_clone() {
     fn assert<T: Send + Sync + Clone + 'static>() {}
     assert::<memwire::blocking::Client>();
 }
+
+/// The same suites, the client speaking the meta protocol.
+mod meta {
+    memwire_tests::conformance_suite!(memwire_tests::Meta<memwire::blocking::Client>);
+    memwire_tests::resilience_suite!(memwire_tests::Meta<memwire::blocking::Client>);
+}

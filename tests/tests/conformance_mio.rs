@@ -116,3 +116,9 @@ fn a_full_connection_makes_calls_wait_for_room() {
         b"get first\r\n"
     );
 }
+
+/// The same suites, the client speaking the meta protocol.
+mod meta {
+    memwire_tests::conformance_suite!(memwire_tests::Meta<memwire::mio::Client>);
+    memwire_tests::resilience_suite!(memwire_tests::Meta<memwire::mio::Client>);
+}

@@ -7,7 +7,7 @@ use memwire::{AsyncCommands, FromConfig};
 type Client = memwire_tests::BlockOn<memwire::smol::Client, memwire_tests::Smol>;
 
 memwire_tests::conformance_suite!(Client);
-memwire_tests::resilience_suite!(super::Client);
+memwire_tests::resilience_suite!(crate::Client);
 
 /// The smol client is `Send + Sync` and cheap to clone, and its futures
 /// are `Send` (they can be spawned on a multi-threaded executor).
@@ -23,4 +23,10 @@ fn client_and_futures_are_send() {
     assert_send(&c.set("k", "v"));
     assert_send(&c.stats());
     assert_send(&c.close());
+}
+
+/// The same suites, the client speaking the meta protocol.
+mod meta {
+    memwire_tests::conformance_suite!(memwire_tests::Meta<crate::Client>);
+    memwire_tests::resilience_suite!(memwire_tests::Meta<crate::Client>);
 }

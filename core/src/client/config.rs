@@ -6,6 +6,22 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::client::{FailurePolicy, HealthHook, Router};
+
+/// The protocol a client's operations speak. Both share a connection, so a
+/// client speaking meta still sends `stats`, `flush_all`, `version` and
+/// `verbosity` (which have no meta form) in the text protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// The classic text protocol: any memcached, proxies (twemproxy,
+    /// mcrouter) and older servers.
+    #[default]
+    Text,
+    /// The meta protocol (memcached 1.6.10+): `mg`/`ms`/`md`/`ma`,
+    /// multi-gets as quiet `mg` batches, `noreply` writes whose errors
+    /// are reported. Recommended for new deployments.
+    Meta,
+}
 use crate::cluster::{AddrError, Cluster, HealthConfig, ServerAddr};
 use crate::connection::Config;
 
@@ -35,8 +51,12 @@ pub struct ClientConfig {
     /// returns by then, with [`Error::Timeout`](crate::Error::Timeout) or
     /// a connect error if nothing better.
     pub io_timeout: Duration,
-    /// Protocol limits of each connection.
-    pub protocol: Config,
+    /// Protocol limits of each connection (line and value sizes, keys per
+    /// request, ...).
+    pub limits: Config,
+    /// Which protocol the operations speak: the classic text protocol
+    /// (default) or memcached's meta protocol (1.6+).
+    pub protocol: Protocol,
     /// When a failing server is marked down and retried.
     pub health: HealthConfig,
     /// Pooled transports (blocking): most idle connections kept per server.
@@ -69,11 +89,10 @@ impl ClientConfig {
     ///
     /// [`ConfigError::NoServers`] when the server list was emptied.
     pub fn router(&self) -> Result<Router, ConfigError> {
-        Ok(Router::with_policy(
-            self.cluster()?,
-            self.protocol,
-            self.policy(),
-        ))
+        Ok(
+            Router::with_policy(self.cluster()?, self.limits, self.policy())
+                .speaking(self.protocol),
+        )
     }
 
     /// A router for these servers that keeps what `previous` knows of the
@@ -83,7 +102,9 @@ impl ClientConfig {
     ///
     /// [`ConfigError::NoServers`] when the server list was emptied.
     pub fn router_after(&self, previous: &Router) -> Result<Router, ConfigError> {
-        Ok(previous.reconfigured(self.cluster()?, self.protocol, self.policy()))
+        Ok(previous
+            .reconfigured(self.cluster()?, self.limits, self.policy())
+            .speaking(self.protocol))
     }
 
     fn cluster(&self) -> Result<Cluster, ConfigError> {
@@ -143,7 +164,8 @@ pub struct ClientBuilder<C = ClientConfig> {
     servers: Vec<(String, u32)>,
     connect_timeout: Duration,
     io_timeout: Duration,
-    protocol: Config,
+    limits: Config,
+    protocol: Protocol,
     health: HealthConfig,
     max_idle_per_server: usize,
     max_connections_per_server: usize,
@@ -160,6 +182,7 @@ impl<C> fmt::Debug for ClientBuilder<C> {
             .field("servers", &self.servers)
             .field("connect_timeout", &self.connect_timeout)
             .field("io_timeout", &self.io_timeout)
+            .field("limits", &self.limits)
             .field("protocol", &self.protocol)
             .field("health", &self.health)
             .field("max_idle_per_server", &self.max_idle_per_server)
@@ -192,7 +215,8 @@ impl<C> Default for ClientBuilder<C> {
             servers: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             io_timeout: DEFAULT_IO_TIMEOUT,
-            protocol: Config::default(),
+            limits: Config::default(),
+            protocol: Protocol::default(),
             health: HealthConfig::default(),
             max_idle_per_server: DEFAULT_MAX_IDLE_PER_SERVER,
             max_connections_per_server: DEFAULT_MAX_CONNECTIONS_PER_SERVER,
@@ -221,6 +245,7 @@ impl<C> ClientBuilder<C> {
             servers: self.servers,
             connect_timeout: self.connect_timeout,
             io_timeout: self.io_timeout,
+            limits: self.limits,
             protocol: self.protocol,
             health: self.health,
             max_idle_per_server: self.max_idle_per_server,
@@ -276,9 +301,15 @@ impl<C> ClientBuilder<C> {
         self
     }
 
-    /// Set the protocol limits ([`ClientConfig::protocol`]).
-    pub fn protocol(mut self, config: Config) -> Self {
-        self.protocol = config;
+    /// Set the protocol limits ([`ClientConfig::limits`]).
+    pub fn limits(mut self, config: Config) -> Self {
+        self.limits = config;
+        self
+    }
+
+    /// Speak `protocol` ([`ClientConfig::protocol`]; default text).
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
         self
     }
 
@@ -371,6 +402,7 @@ impl<C> ClientBuilder<C> {
             servers,
             connect_timeout: self.connect_timeout,
             io_timeout: self.io_timeout,
+            limits: self.limits,
             protocol: self.protocol,
             health: self.health,
             max_idle_per_server: self.max_idle_per_server,

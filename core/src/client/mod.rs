@@ -36,7 +36,7 @@
 //! let config = ClientBuilder::new().server("127.0.0.1:11211").config()?;
 //! let router = config.router()?;
 //! let mut conns: Vec<Connection> =
-//!     config.servers.iter().map(|_| Connection::new(config.protocol)).collect();
+//!     config.servers.iter().map(|_| Connection::new(config.limits)).collect();
 //! let now = Instant::now(); // a transport reads its clock; the core never does
 //! let deadline = now + config.io_timeout;
 //!
@@ -79,9 +79,10 @@ mod operation;
 pub mod ops;
 mod reply;
 mod router;
+mod translate;
 
 pub use config::{
-    ClientBuilder, ClientConfig, ConfigError, FromConfig, DEFAULT_CONNECT_TIMEOUT,
+    ClientBuilder, ClientConfig, ConfigError, FromConfig, Protocol, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_IO_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_SERVER, DEFAULT_MAX_IDLE_PER_SERVER,
     DEFAULT_MAX_IN_FLIGHT,
 };

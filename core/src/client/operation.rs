@@ -3,6 +3,7 @@
 
 use crate::client::Router;
 use crate::error::Error;
+use crate::meta::MetaCommand;
 use crate::request::Command;
 use crate::response::Response;
 
@@ -146,6 +147,14 @@ impl<O: Operation> Call<O> {
             if self.should_retry(index, e) {
                 self.retried.push(index);
                 self.due.push(index);
+                if let Some(Dispatch {
+                    command: Command::Meta(MetaCommand::Get(get)),
+                    ..
+                }) = self.dispatches.get_mut(index)
+                {
+                    // Alone on its new connection, with no `mn` after it.
+                    get.quiet = false;
+                }
                 return;
             }
         }

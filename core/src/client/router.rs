@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::client::health::{Admission, HealthEvent, ServerHealth, Transition};
+use crate::client::Protocol;
 use crate::cluster::{Cluster, HealthConfig, ServerAddr};
 use crate::connection::Config;
 use crate::error::Error;
@@ -89,6 +90,7 @@ impl Default for FailurePolicy {
 pub struct Router {
     cluster: Cluster,
     limits: Config,
+    protocol: Protocol,
     eject: bool,
     retry_reads: bool,
     hook: Option<HealthHook>,
@@ -132,6 +134,7 @@ impl Router {
         Router {
             cluster,
             limits,
+            protocol: Protocol::Text,
             eject: policy.eject,
             retry_reads: policy.retry_reads,
             hook: policy.hook,
@@ -159,6 +162,17 @@ impl Router {
             }
         }
         next
+    }
+
+    /// The same router, its operations speaking `protocol`.
+    pub fn speaking(mut self, protocol: Protocol) -> Router {
+        self.protocol = protocol;
+        self
+    }
+
+    /// The protocol operations speak.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     /// The servers, in configuration order; a server's index is its

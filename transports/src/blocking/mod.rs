@@ -235,7 +235,7 @@ impl Topology {
     ) -> Result<Box<Conn>, Error> {
         let addr = &self.router.servers()[server];
         let connect_by = deadline.min(Instant::now() + config.connect_timeout);
-        Conn::connect(addr, connect_by, config.protocol)
+        Conn::connect(addr, connect_by, config.limits)
             .map(Box::new)
             .inspect_err(|_| {
                 self.router

@@ -420,7 +420,7 @@ impl Shared {
             Entry::Occupied(current) => current.into_mut(),
             Entry::Vacant(vacant) => {
                 let connect_by = deadline.min(Instant::now() + config.connect_timeout);
-                let opened = Adapter::connect(addr, config.protocol, Some(connect_by));
+                let opened = Adapter::connect(addr, config.limits, Some(connect_by));
                 let mut adapter = opened
                     .inspect_err(|_| self.topology.record(slot, HealthEvent::ConnectFailed))?;
                 adapter.register(registry, Token(slot))?;

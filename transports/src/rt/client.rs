@@ -178,7 +178,7 @@ impl AsyncClient {
         let inner = &*self.inner;
         let config = &inner.config;
         let addr = topology.router.servers()[server].clone();
-        let link = Link::new(addr.clone(), config.protocol, config.max_in_flight);
+        let link = Link::new(addr.clone(), config.limits, config.max_in_flight);
         let driver = link.clone().run(
             inner.runtime.clone(),
             Self::health_of(Arc::downgrade(&self.inner), addr),

@@ -4,7 +4,8 @@ use std::marker::PhantomData;
 
 use bytes::Bytes;
 
-use crate::client::{Dispatch, FromResponse, Operation, Router};
+use crate::client::translate::{self, to_meta, Back};
+use crate::client::{Dispatch, FromResponse, Operation, Protocol, Router};
 use crate::error::Error;
 use crate::request::Command;
 use crate::response::Response;
@@ -39,6 +40,9 @@ pub struct Each<T> {
     commands: Vec<Command>,
     keys: Vec<Bytes>,
     results: Vec<Option<Result<Response, Error>>>,
+    /// For each dispatch: the key position it answers (none for the `mn`
+    /// after quiet meta writes) and how its meta reply reads back.
+    dispatched: Vec<(Option<usize>, Option<Back>)>,
     _output: PhantomData<fn() -> T>,
 }
 
@@ -49,6 +53,7 @@ impl<T: FromResponse> Each<T> {
             commands: commands.into_iter().collect(),
             keys: Vec::new(),
             results: Vec::new(),
+            dispatched: Vec::new(),
             _output: PhantomData,
         }
     }
@@ -66,20 +71,45 @@ impl<T: FromResponse> Operation for Each<T> {
             }
             command.validate(router.limits())?;
         }
-        for command in std::mem::take(&mut self.commands) {
+        let meta = router.protocol() == Protocol::Meta;
+        // Servers whose quiet meta writes need a trailing `mn`.
+        let mut fence: Vec<usize> = Vec::new();
+        for (position, command) in std::mem::take(&mut self.commands).into_iter().enumerate() {
             let key = command.keys().first().cloned().unwrap_or_default();
-            out.push(Dispatch {
-                server: router.route(&key),
-                command,
-            });
+            let server = router.route(&key);
+            let (command, back) = match to_meta(&command).filter(|_| meta) {
+                Some((meta_command, quiet, back)) => {
+                    if quiet && !fence.contains(&server) {
+                        fence.push(server);
+                    }
+                    (meta_command, Some(back))
+                }
+                None => (command, None),
+            };
+            out.push(Dispatch { server, command });
+            self.dispatched.push((Some(position), back));
             self.keys.push(key);
+        }
+        for server in fence {
+            out.push(Dispatch {
+                server,
+                command: Command::meta_noop(),
+            });
+            self.dispatched.push((None, None));
         }
         self.results = self.keys.iter().map(|_| None).collect();
         Ok(())
     }
 
     fn complete(&mut self, index: usize, result: Result<Response, Error>) {
-        if let Some(slot) = self.results.get_mut(index) {
+        let Some((Some(position), back)) = self.dispatched.get(index) else {
+            return;
+        };
+        let result = match back {
+            Some(back) => translate::back(back, result),
+            None => result,
+        };
+        if let Some(slot) = self.results.get_mut(*position) {
             *slot = Some(result);
         }
     }

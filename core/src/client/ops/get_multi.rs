@@ -3,11 +3,12 @@
 use bytes::Bytes;
 
 use crate::client::ops::Hits;
-use crate::client::{Dispatch, Operation, Router};
+use crate::client::{Dispatch, Operation, Protocol, Router};
 use crate::cluster::ServerAddr;
 use crate::error::Error;
 use crate::expiry::Expiry;
 use crate::key;
+use crate::meta::MetaGet;
 use crate::request::{Command, Retrieve};
 use crate::response::{Response, Value};
 
@@ -85,6 +86,39 @@ impl GetMulti {
 }
 
 impl GetMulti {
+    /// The meta form of one request: a quiet `mg` per key (a miss sends
+    /// nothing back), then `mn`, whose reply ends the batch.
+    fn plan_meta(
+        &mut self,
+        server: usize,
+        addr: &ServerAddr,
+        chunk: &[usize],
+        out: &mut Vec<Dispatch>,
+    ) {
+        for &position in chunk {
+            let Some(key) = self.keys.get(position) else {
+                continue;
+            };
+            let mut get = MetaGet::new(key.clone()).with_client_flags().quiet();
+            if self.cas {
+                get = get.with_cas();
+            }
+            if let Some(expiry) = self.touch {
+                get = get.touch(expiry);
+            }
+            out.push(Dispatch {
+                server,
+                command: get.into(),
+            });
+            self.requests.push((addr.clone(), vec![position]));
+        }
+        out.push(Dispatch {
+            server,
+            command: Command::meta_noop(),
+        });
+        self.requests.push((addr.clone(), Vec::new()));
+    }
+
     fn fail_request(&mut self, index: usize, error: Error) {
         let Some((addr, _)) = self.requests.get(index) else {
             return;
@@ -112,8 +146,14 @@ impl Operation for GetMulti {
             }
         }
         let max_keys = router.limits().max_keys.max(1);
+        let meta = router.protocol() == Protocol::Meta;
         for (server, positions) in by_server.into_iter().enumerate() {
             for chunk in positions.chunks(max_keys) {
+                let addr = &router.servers()[server];
+                if meta {
+                    self.plan_meta(server, addr, chunk, out);
+                    continue;
+                }
                 let keys = chunk
                     .iter()
                     .filter_map(|&p| self.keys.get(p).cloned())
@@ -124,8 +164,7 @@ impl Operation for GetMulti {
                     touch: self.touch,
                 });
                 out.push(Dispatch { server, command });
-                let addr = router.servers()[server].clone();
-                self.requests.push((addr, chunk.to_vec()));
+                self.requests.push((addr.clone(), chunk.to_vec()));
             }
         }
         self.hits = vec![None; self.keys.len()];
@@ -135,6 +174,21 @@ impl Operation for GetMulti {
     fn complete(&mut self, index: usize, result: Result<Response, Error>) {
         let hits = match result {
             Ok(Response::Values(hits)) => hits,
+            // A key's `mg` (a hit, or the silent miss `MN` completed), or
+            // the `mn` itself (no positions).
+            Ok(Response::Meta(reply)) => {
+                let position = self
+                    .requests
+                    .get(index)
+                    .and_then(|(_, p)| p.first().copied());
+                if let (Some(p), Some(key)) = (position, position.and_then(|p| self.keys.get(p))) {
+                    let hit = reply.into_item(key.clone());
+                    if let Some(slot) = self.hits.get_mut(p) {
+                        *slot = hit;
+                    }
+                }
+                return;
+            }
             Ok(_) => {
                 let unexpected = crate::ProtocolError::UnexpectedLine {
                     line: "a reply other than values".into(),

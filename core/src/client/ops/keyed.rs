@@ -2,7 +2,8 @@
 
 use std::marker::PhantomData;
 
-use crate::client::{Dispatch, FromResponse, Operation, Router};
+use crate::client::translate::{self, to_meta, Back};
+use crate::client::{Dispatch, FromResponse, Operation, Protocol, Router};
 use crate::error::Error;
 use crate::request::Command;
 use crate::response::Response;
@@ -32,6 +33,8 @@ use crate::response::Response;
 pub struct Keyed<T> {
     command: Option<Command>,
     result: Option<Result<Response, Error>>,
+    /// How the reply reads back, when the command went in meta form.
+    back: Option<Back>,
     _output: PhantomData<fn() -> T>,
 }
 
@@ -41,6 +44,7 @@ impl<T: FromResponse> Keyed<T> {
         Keyed {
             command: Some(command.into()),
             result: None,
+            back: None,
             _output: PhantomData,
         }
     }
@@ -60,15 +64,40 @@ impl<T: FromResponse> Operation for Keyed<T> {
             ));
         };
         command.validate(router.limits())?;
-        out.push(Dispatch {
-            server: router.route(key),
-            command,
-        });
+        let server = router.route(key);
+        if router.protocol() == Protocol::Meta {
+            if let Some((meta, quiet, back)) = to_meta(&command) {
+                meta.validate(router.limits())?;
+                out.push(Dispatch {
+                    server,
+                    command: meta,
+                });
+                if quiet {
+                    // A quiet write completes (or reports its error) when
+                    // the reply to this no-op arrives.
+                    out.push(Dispatch {
+                        server,
+                        command: Command::meta_noop(),
+                    });
+                }
+                self.back = Some(back);
+                return Ok(());
+            }
+        }
+        out.push(Dispatch { server, command });
         Ok(())
     }
 
-    fn complete(&mut self, _index: usize, result: Result<Response, Error>) {
-        self.result = Some(result);
+    fn complete(&mut self, index: usize, result: Result<Response, Error>) {
+        if index > 0 {
+            // The no-op after a quiet write: its reply says nothing of the
+            // write, which has completed by then.
+            return;
+        }
+        self.result = Some(match &self.back {
+            Some(back) => translate::back(back, result),
+            None => result,
+        });
     }
 
     fn finish(self) -> Result<T, Error> {
