@@ -327,7 +327,7 @@ pub fn a_read_broken_by_another_request_is_retried<C: TestClient>() {
         let c: C = build(
             C::builder()
                 .server(server.url())
-                .protocol(Config::default().max_keys(1).max_value_len(100))
+                .limits(Config::default().max_keys(1).max_value_len(100))
                 .retry_reads(retry),
         );
         let before = accepted(&server);
