@@ -3,11 +3,14 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use memwire_core::client::ops::{
     Broadcast, Each, GetMulti, Hits, Keyed, PerKey, PerServer, StoreOptions,
 };
+use memwire_core::client::stampede::{self, ComputeError, Lease, Recache};
 use memwire_core::client::{ConfigError, Operation, Router};
+use memwire_core::meta::MetaReply;
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{
     Command, Error, Expiry, IntoBytes, SizeStats, SlabStats, StatMap, StatsGroup, Store, Value,
@@ -78,6 +81,10 @@ pub trait AsyncCommands {
     /// answered (`quit`, then drop). The client stays usable: the next
     /// call reconnects.
     fn close(&self) -> impl Future<Output = ()> + Send;
+
+    /// Wait `duration` on the client's runtime (for callers that poll,
+    /// such as [`get_or_compute`](Self::get_or_compute)).
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
 
     // ---- servers ----
 
@@ -359,6 +366,109 @@ pub trait AsyncCommands {
         delta: u64,
     ) -> impl Future<Output = Result<u64, Error>> + Send {
         self.execute(Keyed::new(Command::decr(key_bytes(key), delta)))
+    }
+
+    // ---- meta protocol ----
+
+    /// Any meta command on its key's server; see
+    /// [`Commands::meta`](crate::Commands::meta).
+    fn meta(&self, request: impl Into<Command>) -> impl Future<Output = Result<MetaReply, Error>> + Send {
+        self.execute(Keyed::new(request))
+    }
+
+    /// Mark `key`'s value stale; see
+    /// [`Commands::mark_stale`](crate::Commands::mark_stale).
+    fn mark_stale(
+        &self,
+        key: impl AsRef<[u8]>,
+        keep: impl Into<Expiry>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let stale = self.meta(stampede::mark_stale(key_bytes(key), keep));
+        async move { stale.await.map(drop) }
+    }
+
+    /// The value of `key`, or the one `compute` makes, with many callers
+    /// (tasks, threads, processes) sharing one recompute; see
+    /// [`Commands::get_or_compute`](crate::Commands::get_or_compute).
+    ///
+    /// ```
+    /// # async fn f(client: &impl memwire::AsyncCommands) -> Result<(), Box<dyn std::error::Error>> {
+    /// use memwire::{Expiry, Recache};
+    /// let recache = Recache::new(Expiry::secs(300));
+    /// let report = client
+    ///     .get_or_compute("daily-report", &recache, || async {
+    ///         Ok::<_, std::io::Error>("expensive report")
+    ///     })
+    ///     .await?;
+    /// # let _ = report; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Commands::get_or_compute`](crate::Commands::get_or_compute).
+    fn get_or_compute<V, E, F>(
+        &self,
+        key: impl AsRef<[u8]>,
+        recache: &Recache,
+        compute: impl FnOnce() -> F + Send,
+    ) -> impl Future<Output = Result<Value, ComputeError<E>>> + Send
+    where
+        Self: Sync,
+        V: IntoBytes + Send,
+        E: Send,
+        F: Future<Output = Result<V, E>> + Send,
+    {
+        let key = key_bytes(key);
+        let recache = *recache;
+        async move {
+            let started = std::time::Instant::now();
+            let mut compute = Some(compute);
+            loop {
+                let lease = stampede::lease(key.clone(), &recache).map_err(ComputeError::Cache)?;
+                let reply = match self.meta(lease).await {
+                    Ok(reply) => reply,
+                    Err(e) if e.is_connection_error() => {
+                        // No cache: compute, without caching.
+                        let Some(compute) = compute.take() else {
+                            return Err(ComputeError::Cache(e));
+                        };
+                        let data = compute().await.map_err(ComputeError::Compute)?.into_bytes();
+                        return Ok(Value::new(key, 0, data));
+                    }
+                    Err(e) => return Err(ComputeError::Cache(e)),
+                };
+                match Lease::read(key.clone(), reply) {
+                    Lease::Fresh(value) | Lease::Stale(value) => return Ok(value),
+                    Lease::Recompute { cas, stale } => {
+                        let Some(compute) = compute.take() else {
+                            return Err(ComputeError::Cache(Error::InvalidArgument("computed twice")));
+                        };
+                        match compute().await {
+                            Ok(v) => {
+                                let data = v.into_bytes();
+                                // Unless the item changed since the lease.
+                                let store = stampede::store(key.clone(), data.clone(), 0, &recache, cas);
+                                let _ = self.meta(store).await;
+                                return Ok(Value::new(key, 0, data));
+                            }
+                            Err(e) => {
+                                if let Some(stale) = stale {
+                                    return Ok(stale);
+                                }
+                                if let Some(cas) = cas {
+                                    let _ = self.meta(stampede::release(key.clone(), cas)).await;
+                                }
+                                return Err(ComputeError::Compute(e));
+                            }
+                        }
+                    }
+                    Lease::Wait if started.elapsed() + recache.poll > recache.wait => {
+                        return Err(ComputeError::Cache(Error::Timeout));
+                    }
+                    Lease::Wait => self.sleep(recache.poll).await,
+                }
+            }
+        }
     }
 
     // ---- many keys ----

@@ -7,7 +7,9 @@ use bytes::Bytes;
 use memwire_core::client::ops::{
     Broadcast, Each, GetMulti, Hits, Keyed, PerKey, PerServer, StoreOptions,
 };
+use memwire_core::client::stampede::{self, ComputeError, Lease, Recache};
 use memwire_core::client::{ConfigError, Operation, Router};
+use memwire_core::meta::MetaReply;
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{
     Command, Error, Expiry, IntoBytes, SizeStats, SlabStats, StatMap, StatsGroup, Store, Value,
@@ -315,6 +317,117 @@ pub trait Commands {
     /// Errors as [`incr`](Commands::incr).
     fn decr(&self, key: impl AsRef<[u8]>, delta: u64) -> Result<u64, Error> {
         self.execute(Keyed::new(Command::decr(key_bytes(key), delta)))
+    }
+
+    // ---- meta protocol ----
+
+    /// Any meta command, built with `Command::meta_get(key)`,
+    /// `meta_set`, `meta_delete`, `meta_incr`/`meta_decr` or `meta_debug`,
+    /// on its key's server (whatever [`Protocol`](memwire_core::client::Protocol)
+    /// the client speaks; memcached 1.6+). The reply with every flag it
+    /// returned, typed.
+    ///
+    /// ```
+    /// # fn f(client: &impl memwire::Commands) -> Result<(), memwire::Error> {
+    /// use memwire::Command;
+    /// let reply = client.meta(Command::meta_get("session").with_ttl().with_cas().with_hit_before())?;
+    /// if let Some(data) = reply.value() {
+    ///     println!("{data:?}, ttl {:?}, cas {:?}, hit before: {:?}",
+    ///         reply.flags.ttl, reply.flags.cas, reply.flags.hit_before);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    fn meta(&self, request: impl Into<Command>) -> Result<MetaReply, Error> {
+        self.execute(Keyed::new(request))
+    }
+
+    /// Mark `key`'s value stale (`md key I T<keep>`): the next
+    /// [`get_or_compute`](Self::get_or_compute) caller recomputes it while
+    /// the others keep getting the stale value, for up to `keep`.
+    fn mark_stale(&self, key: impl AsRef<[u8]>, keep: impl Into<Expiry>) -> Result<(), Error> {
+        self.meta(stampede::mark_stale(key_bytes(key), keep)).map(drop)
+    }
+
+    /// The value of `key`, or the one `compute` makes, with many callers
+    /// (threads, processes, other clients of the same servers) sharing one
+    /// recompute: only the caller memcached hands the win (`W`) computes;
+    /// the others get the stale or expiring value meanwhile, or wait for
+    /// the fresh one (up to [`Recache::wait`]). A failed recompute serves
+    /// the stale value when there is one. When memcached cannot be reached,
+    /// the value is computed and not cached. Needs the meta protocol
+    /// (memcached 1.6+).
+    ///
+    /// ```
+    /// # fn f(client: &impl memwire::Commands) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use memwire::{Expiry, Recache};
+    ///
+    /// let recache = Recache::new(Expiry::secs(300)).recache_below(Duration::from_secs(30));
+    /// let report = client.get_or_compute("daily-report", &recache, || {
+    ///     Ok::<_, std::io::Error>(format!("expensive report"))
+    /// })?;
+    /// println!("{:?}", report.data);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ComputeError::Compute`] when this caller's recompute failed with
+    /// nothing stale to serve; [`ComputeError::Cache`] for a refused request
+    /// or a wait that ran out.
+    fn get_or_compute<V: IntoBytes, E>(
+        &self,
+        key: impl AsRef<[u8]>,
+        recache: &Recache,
+        compute: impl FnOnce() -> Result<V, E>,
+    ) -> Result<Value, ComputeError<E>> {
+        let key = key_bytes(key);
+        let started = std::time::Instant::now();
+        let mut compute = Some(compute);
+        let mut computed = |cas: Option<u64>| -> Option<Result<Bytes, E>> {
+            let data = compute.take()?().map(IntoBytes::into_bytes);
+            Some(data.inspect(|data| {
+                // Unless the item changed since the lease; either way the
+                // caller gets what it computed.
+                let _ = self.meta(stampede::store(key.clone(), data.clone(), 0, recache, cas));
+            }))
+        };
+        loop {
+            let lease = stampede::lease(key.clone(), recache).map_err(ComputeError::Cache)?;
+            let reply = match self.meta(lease) {
+                Ok(reply) => reply,
+                Err(e) if e.is_connection_error() => {
+                    // No cache: compute, without caching.
+                    let data = compute.take().map(|f| f().map(IntoBytes::into_bytes));
+                    return match data {
+                        Some(Ok(data)) => Ok(Value::new(key, 0, data)),
+                        Some(Err(e)) => Err(ComputeError::Compute(e)),
+                        None => Err(ComputeError::Cache(e)),
+                    };
+                }
+                Err(e) => return Err(ComputeError::Cache(e)),
+            };
+            match Lease::read(key.clone(), reply) {
+                Lease::Fresh(value) | Lease::Stale(value) => return Ok(value),
+                Lease::Recompute { cas, stale } => match computed(cas) {
+                    Some(Ok(data)) => return Ok(Value::new(key, 0, data)),
+                    Some(Err(e)) => {
+                        if let Some(stale) = stale {
+                            return Ok(stale);
+                        }
+                        if let Some(cas) = cas {
+                            let _ = self.meta(stampede::release(key.clone(), cas));
+                        }
+                        return Err(ComputeError::Compute(e));
+                    }
+                    None => return Err(ComputeError::Cache(Error::InvalidArgument("computed twice"))),
+                },
+                Lease::Wait if started.elapsed() + recache.poll > recache.wait => {
+                    return Err(ComputeError::Cache(Error::Timeout));
+                }
+                Lease::Wait => std::thread::sleep(recache.poll),
+            }
+        }
     }
 
     // ---- many keys ----

@@ -37,7 +37,9 @@
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub use memwire_core::client::ops::{PerServer, StoreOptions};
+pub use memwire_core::client::ops::{Hits, PerKey, PerServer, StoreOptions};
+pub use memwire_core::client::stampede::{ComputeError, Recache};
+pub use memwire_core::client::Protocol;
 pub use memwire_core::client::{ClientBuilder, ClientConfig, ConfigError, FromConfig};
 pub use memwire_core::*;
 

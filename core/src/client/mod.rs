@@ -79,6 +79,7 @@ mod operation;
 pub mod ops;
 mod reply;
 mod router;
+pub mod stampede;
 mod translate;
 
 pub use config::{

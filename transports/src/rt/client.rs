@@ -272,7 +272,7 @@ impl AsyncClient {
         }
     }
 
-    fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send + 'static {
+    pub(crate) fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send + 'static {
         let mut timer = self.inner.runtime.timer(Instant::now() + d);
         std::future::poll_fn(move |cx| timer.as_mut().poll_fired(cx))
     }

@@ -134,6 +134,10 @@ impl AsyncCommands for Client {
     fn close(&self) -> impl Future<Output = ()> + Send {
         self.0.close()
     }
+
+    fn sleep(&self, duration: std::time::Duration) -> impl Future<Output = ()> + Send {
+        self.0.sleep(duration)
+    }
 }
 
 /// smol's global executor, reactor and timers.

@@ -98,6 +98,10 @@ impl AsyncCommands for Client {
     fn close(&self) -> impl Future<Output = ()> + Send {
         self.0.close()
     }
+
+    fn sleep(&self, duration: std::time::Duration) -> impl Future<Output = ()> + Send {
+        self.0.sleep(duration)
+    }
 }
 
 /// The tokio runtime of the calling task: its executor, reactor and timers.
