@@ -98,7 +98,9 @@ mod tasks {
 
     use super::*;
 
-    type Spawn = fn(Pin<Box<dyn Future<Output = usize> + Send>>) -> Pin<Box<dyn Future<Output = usize> + Send>>;
+    type Spawn = fn(
+        Pin<Box<dyn Future<Output = usize> + Send>>,
+    ) -> Pin<Box<dyn Future<Output = usize> + Send>>;
 
     pub(super) async fn share_one_recompute<C>(c: C, tasks: usize, spawn: Spawn)
     where
@@ -111,11 +113,10 @@ mod tasks {
                 .map(|_| {
                     let (c, computes) = (c.clone(), computes.clone());
                     spawn(Box::pin(async move {
-                        let sleeper = c.clone();
                         let value = c
-                            .get_or_compute("hot", &recache(), || async move {
+                            .get_or_compute("hot", &recache(), async {
                                 computes.fetch_add(1, Ordering::SeqCst);
-                                sleeper.sleep(COMPUTE_TIME).await;
+                                c.sleep(COMPUTE_TIME).await;
                                 Ok::<_, std::io::Error>(format!("v{round}"))
                             })
                             .await
@@ -136,7 +137,9 @@ mod tasks {
                 1,
                 "round {round}: exactly one recompute"
             );
-            c.mark_stale("hot", Expiry::secs(60)).await.expect("mark stale");
+            c.mark_stale("hot", Expiry::secs(60))
+                .await
+                .expect("mark stale");
         }
     }
 }
@@ -146,7 +149,9 @@ mod tasks {
 fn tasks_on_smol() {
     let server = Memcached::start();
     let c = memwire::smol::Client::new([server.url()]).expect("config");
-    smol::block_on(tasks::share_one_recompute(c, 64, |f| Box::pin(smol::spawn(f))));
+    smol::block_on(tasks::share_one_recompute(c, 64, |f| {
+        Box::pin(smol::spawn(f))
+    }));
 }
 
 #[cfg(feature = "tokio")]
@@ -218,7 +223,9 @@ fn a_failed_recompute_serves_the_stale_value() {
         .expect("first value");
     c.mark_stale("s", Expiry::secs(60)).expect("mark stale");
     let served = c
-        .get_or_compute("s", &recache(), || Err::<&str, _>(std::io::Error::other("db down")))
+        .get_or_compute("s", &recache(), || {
+            Err::<&str, _>(std::io::Error::other("db down"))
+        })
         .expect("the stale value");
     assert_eq!(version(&served), 0);
     // A failed recompute of a missing value is an error, and gives the
@@ -261,21 +268,34 @@ fn processes_share_one_recompute() {
     let children: Vec<_> = (0..CHILDREN)
         .map(|i| {
             std::process::Command::new(&exe)
-                .args(["processes_share_one_recompute", "--exact", "--nocapture", "--test-threads=1"])
+                .args([
+                    "processes_share_one_recompute",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(CHILD, format!("{} {i} {THREADS}", server.url()))
                 .spawn()
                 .expect("spawn a child")
         })
         .collect();
     for round in 0..=ROUNDS {
-        c.set("round", round.to_string()).expect("publish the round");
+        c.set("round", round.to_string())
+            .expect("publish the round");
         let done = format!("done:{round}");
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while counter(&c, &done) < (CHILDREN * THREADS) as u64 {
-            assert!(std::time::Instant::now() < deadline, "round {round} never finished");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round} never finished"
+            );
             thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(counter(&c, &format!("computes:{round}")), 1, "round {round}");
+        assert_eq!(
+            counter(&c, &format!("computes:{round}")),
+            1,
+            "round {round}"
+        );
         c.mark_stale("hot", Expiry::secs(60)).expect("mark stale");
     }
     c.set("round", "done").expect("stop the children");
@@ -286,7 +306,10 @@ fn processes_share_one_recompute() {
 
 fn counter(c: &impl Commands, key: &str) -> u64 {
     let v = c.get(key).expect("get").expect("counter");
-    std::str::from_utf8(&v.data).ok().and_then(|s| s.trim().parse().ok()).expect("a number")
+    std::str::from_utf8(&v.data)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .expect("a number")
 }
 
 /// One child process: for each round the parent publishes, `threads`
@@ -295,7 +318,8 @@ fn counter(c: &impl Commands, key: &str) -> u64 {
 /// child.
 fn child(task: &str) {
     let mut parts = task.split(' ');
-    let (Some(url), Some(_index), Some(threads)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(url), Some(_index), Some(threads)) = (parts.next(), parts.next(), parts.next())
+    else {
         panic!("bad task {task:?}");
     };
     let threads: usize = threads.parse().expect("threads");
@@ -325,7 +349,10 @@ fn child(task: &str) {
                         })
                         .expect("a value");
                     let seen = version(&value) as i64;
-                    assert!(seen == round || seen == round - 1, "round {round}: saw v{seen}");
+                    assert!(
+                        seen == round || seen == round - 1,
+                        "round {round}: saw v{seen}"
+                    );
                     c.incr(format!("done:{round}"), 1).expect("count");
                 })
             })
@@ -334,4 +361,83 @@ fn child(task: &str) {
             w.join().expect("worker");
         }
     }
+}
+
+/// The high-level cache shares one recompute too: 16 threads asking for
+/// one hashed, namespaced key compute it once; its value decodes back.
+#[cfg(feature = "blocking")]
+#[test]
+fn the_cache_shares_one_recompute() {
+    use memwire::cache::blocking::Cache;
+    let server = Memcached::start();
+    let cache: Cache = Cache::builder()
+        .server(server.addr())
+        .namespace("reports")
+        .track_keys(true)
+        .build()
+        .expect("cache");
+    let computes = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(16));
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (cache, barrier, computes) = (cache.clone(), barrier.clone(), computes.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                cache
+                    .get_or_compute(("daily", 2026), || {
+                        computes.fetch_add(1, Ordering::SeqCst);
+                        thread::sleep(COMPUTE_TIME);
+                        Ok::<_, std::io::Error>(42u64)
+                    })
+                    .expect("a value")
+            })
+        })
+        .collect();
+    for w in workers {
+        assert_eq!(w.join().expect("worker"), 42);
+    }
+    assert_eq!(computes.load(Ordering::SeqCst), 1);
+    // Stored under the cache's key, with the cache's encoding, and tracked.
+    assert_eq!(
+        cache.query::<u64>(("daily", 2026)).expect("query"),
+        Some(42)
+    );
+    assert_eq!(
+        cache.keys::<(String, i64)>().expect("keys"),
+        [("daily".to_string(), 2026)]
+    );
+}
+
+/// The async cache, on smol: 32 tasks, one recompute.
+#[cfg(feature = "smol")]
+#[test]
+fn the_async_cache_shares_one_recompute() {
+    use memwire::cache::smol::Cache;
+    let server = Memcached::start();
+    let cache: Cache = Cache::builder()
+        .server(server.addr())
+        .build()
+        .expect("cache");
+    let computes = Arc::new(AtomicUsize::new(0));
+    smol::block_on(async {
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let (cache, computes) = (cache.clone(), computes.clone());
+                smol::spawn(async move {
+                    cache
+                        .get_or_compute("hot", async {
+                            computes.fetch_add(1, Ordering::SeqCst);
+                            smol::Timer::after(COMPUTE_TIME).await;
+                            Ok::<_, std::io::Error>("fresh".to_string())
+                        })
+                        .await
+                        .expect("a value")
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await, "fresh");
+        }
+    });
+    assert_eq!(computes.load(Ordering::SeqCst), 1);
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 use memwire_core::client::ops::{
     Broadcast, Each, GetMulti, Hits, Keyed, PerKey, PerServer, StoreOptions,
 };
-use memwire_core::client::stampede::{self, ComputeError, Lease, Recache};
+use memwire_core::client::stampede::{self, ComputeError, IntoStored, Lease, Recache};
 use memwire_core::client::{ConfigError, Operation, Router};
-use memwire_core::meta::MetaReply;
 use memwire_core::cluster::ServerAddr;
+use memwire_core::meta::MetaReply;
 use memwire_core::{
     Command, Error, Expiry, IntoBytes, SizeStats, SlabStats, StatMap, StatsGroup, Store, Value,
 };
@@ -372,7 +372,10 @@ pub trait AsyncCommands {
 
     /// Any meta command on its key's server; see
     /// [`Commands::meta`](crate::Commands::meta).
-    fn meta(&self, request: impl Into<Command>) -> impl Future<Output = Result<MetaReply, Error>> + Send {
+    fn meta(
+        &self,
+        request: impl Into<Command>,
+    ) -> impl Future<Output = Result<MetaReply, Error>> + Send {
         self.execute(Keyed::new(request))
     }
 
@@ -387,16 +390,18 @@ pub trait AsyncCommands {
         async move { stale.await.map(drop) }
     }
 
-    /// The value of `key`, or the one `compute` makes, with many callers
-    /// (tasks, threads, processes) sharing one recompute; see
+    /// The value of `key`, or the one the `compute` future makes, with many
+    /// callers (tasks, threads, processes) sharing one recompute; see
     /// [`Commands::get_or_compute`](crate::Commands::get_or_compute).
+    /// `compute` is only polled by the caller that wins the recompute (a
+    /// future does nothing until polled); the others drop it.
     ///
     /// ```
     /// # async fn f(client: &impl memwire::AsyncCommands) -> Result<(), Box<dyn std::error::Error>> {
     /// use memwire::{Expiry, Recache};
     /// let recache = Recache::new(Expiry::secs(300));
     /// let report = client
-    ///     .get_or_compute("daily-report", &recache, || async {
+    ///     .get_or_compute("daily-report", &recache, async {
     ///         Ok::<_, std::io::Error>("expensive report")
     ///     })
     ///     .await?;
@@ -406,17 +411,16 @@ pub trait AsyncCommands {
     /// # Errors
     ///
     /// As [`Commands::get_or_compute`](crate::Commands::get_or_compute).
-    fn get_or_compute<V, E, F>(
+    fn get_or_compute<V, E>(
         &self,
         key: impl AsRef<[u8]>,
         recache: &Recache,
-        compute: impl FnOnce() -> F + Send,
+        compute: impl Future<Output = Result<V, E>> + Send,
     ) -> impl Future<Output = Result<Value, ComputeError<E>>> + Send
     where
         Self: Sync,
-        V: IntoBytes + Send,
+        V: IntoStored + Send,
         E: Send,
-        F: Future<Output = Result<V, E>> + Send,
     {
         let key = key_bytes(key);
         let recache = *recache;
@@ -432,8 +436,9 @@ pub trait AsyncCommands {
                         let Some(compute) = compute.take() else {
                             return Err(ComputeError::Cache(e));
                         };
-                        let data = compute().await.map_err(ComputeError::Compute)?.into_bytes();
-                        return Ok(Value::new(key, 0, data));
+                        let (flags, data) =
+                            compute.await.map_err(ComputeError::Compute)?.into_stored();
+                        return Ok(Value::new(key, flags, data));
                     }
                     Err(e) => return Err(ComputeError::Cache(e)),
                 };
@@ -441,15 +446,23 @@ pub trait AsyncCommands {
                     Lease::Fresh(value) | Lease::Stale(value) => return Ok(value),
                     Lease::Recompute { cas, stale } => {
                         let Some(compute) = compute.take() else {
-                            return Err(ComputeError::Cache(Error::InvalidArgument("computed twice")));
+                            return Err(ComputeError::Cache(Error::InvalidArgument(
+                                "computed twice",
+                            )));
                         };
-                        match compute().await {
+                        match compute.await {
                             Ok(v) => {
-                                let data = v.into_bytes();
+                                let (flags, data) = v.into_stored();
                                 // Unless the item changed since the lease.
-                                let store = stampede::store(key.clone(), data.clone(), 0, &recache, cas);
+                                let store = stampede::store(
+                                    key.clone(),
+                                    data.clone(),
+                                    flags,
+                                    &recache,
+                                    cas,
+                                );
                                 let _ = self.meta(store).await;
-                                return Ok(Value::new(key, 0, data));
+                                return Ok(Value::new(key, flags, data));
                             }
                             Err(e) => {
                                 if let Some(stale) = stale {

@@ -7,10 +7,10 @@ use bytes::Bytes;
 use memwire_core::client::ops::{
     Broadcast, Each, GetMulti, Hits, Keyed, PerKey, PerServer, StoreOptions,
 };
-use memwire_core::client::stampede::{self, ComputeError, Lease, Recache};
+use memwire_core::client::stampede::{self, ComputeError, IntoStored, Lease, Recache};
 use memwire_core::client::{ConfigError, Operation, Router};
-use memwire_core::meta::MetaReply;
 use memwire_core::cluster::ServerAddr;
+use memwire_core::meta::MetaReply;
 use memwire_core::{
     Command, Error, Expiry, IntoBytes, SizeStats, SlabStats, StatMap, StatsGroup, Store, Value,
 };
@@ -345,7 +345,8 @@ pub trait Commands {
     /// [`get_or_compute`](Self::get_or_compute) caller recomputes it while
     /// the others keep getting the stale value, for up to `keep`.
     fn mark_stale(&self, key: impl AsRef<[u8]>, keep: impl Into<Expiry>) -> Result<(), Error> {
-        self.meta(stampede::mark_stale(key_bytes(key), keep)).map(drop)
+        self.meta(stampede::mark_stale(key_bytes(key), keep))
+            .map(drop)
     }
 
     /// The value of `key`, or the one `compute` makes, with many callers
@@ -354,8 +355,9 @@ pub trait Commands {
     /// the others get the stale or expiring value meanwhile, or wait for
     /// the fresh one (up to [`Recache::wait`]). A failed recompute serves
     /// the stale value when there is one. When memcached cannot be reached,
-    /// the value is computed and not cached. Needs the meta protocol
-    /// (memcached 1.6+).
+    /// the value is computed and not cached. `compute` returns anything
+    /// [`IntoBytes`] (stored with flags 0) or `(flags, data)`. Needs the
+    /// meta protocol (memcached 1.6+).
     ///
     /// ```
     /// # fn f(client: &impl memwire::Commands) -> Result<(), Box<dyn std::error::Error>> {
@@ -375,7 +377,7 @@ pub trait Commands {
     /// [`ComputeError::Compute`] when this caller's recompute failed with
     /// nothing stale to serve; [`ComputeError::Cache`] for a refused request
     /// or a wait that ran out.
-    fn get_or_compute<V: IntoBytes, E>(
+    fn get_or_compute<V: IntoStored, E>(
         &self,
         key: impl AsRef<[u8]>,
         recache: &Recache,
@@ -384,12 +386,13 @@ pub trait Commands {
         let key = key_bytes(key);
         let started = std::time::Instant::now();
         let mut compute = Some(compute);
-        let mut computed = |cas: Option<u64>| -> Option<Result<Bytes, E>> {
-            let data = compute.take()?().map(IntoBytes::into_bytes);
-            Some(data.inspect(|data| {
+        let mut computed = |cas: Option<u64>| -> Option<Result<(u32, Bytes), E>> {
+            let stored = compute.take()?().map(IntoStored::into_stored);
+            Some(stored.inspect(|(flags, data)| {
                 // Unless the item changed since the lease; either way the
                 // caller gets what it computed.
-                let _ = self.meta(stampede::store(key.clone(), data.clone(), 0, recache, cas));
+                let store = stampede::store(key.clone(), data.clone(), *flags, recache, cas);
+                let _ = self.meta(store);
             }))
         };
         loop {
@@ -398,9 +401,9 @@ pub trait Commands {
                 Ok(reply) => reply,
                 Err(e) if e.is_connection_error() => {
                     // No cache: compute, without caching.
-                    let data = compute.take().map(|f| f().map(IntoBytes::into_bytes));
-                    return match data {
-                        Some(Ok(data)) => Ok(Value::new(key, 0, data)),
+                    let stored = compute.take().map(|f| f().map(IntoStored::into_stored));
+                    return match stored {
+                        Some(Ok((flags, data))) => Ok(Value::new(key, flags, data)),
                         Some(Err(e)) => Err(ComputeError::Compute(e)),
                         None => Err(ComputeError::Cache(e)),
                     };
@@ -410,7 +413,7 @@ pub trait Commands {
             match Lease::read(key.clone(), reply) {
                 Lease::Fresh(value) | Lease::Stale(value) => return Ok(value),
                 Lease::Recompute { cas, stale } => match computed(cas) {
-                    Some(Ok(data)) => return Ok(Value::new(key, 0, data)),
+                    Some(Ok((flags, data))) => return Ok(Value::new(key, flags, data)),
                     Some(Err(e)) => {
                         if let Some(stale) = stale {
                             return Ok(stale);
@@ -420,7 +423,11 @@ pub trait Commands {
                         }
                         return Err(ComputeError::Compute(e));
                     }
-                    None => return Err(ComputeError::Cache(Error::InvalidArgument("computed twice"))),
+                    None => {
+                        return Err(ComputeError::Cache(Error::InvalidArgument(
+                            "computed twice",
+                        )))
+                    }
                 },
                 Lease::Wait if started.elapsed() + recache.poll > recache.wait => {
                     return Err(ComputeError::Cache(Error::Timeout));

@@ -135,8 +135,36 @@ impl Lease {
             (false, false, Some(value)) => Lease::Fresh(value),
             // A miss without a placeholder: vivify did not apply (an old
             // server); recompute without a guard.
-            (false, false, None) => Lease::Recompute { cas: None, stale: None },
+            (false, false, None) => Lease::Recompute {
+                cas: None,
+                stale: None,
+            },
         }
+    }
+}
+
+/// A computed value as it is stored: client flags and data. Anything
+/// [`IntoBytes`] is stored with flags 0; `(flags, data)` sets the flags.
+///
+/// ```
+/// use memwire_core::client::stampede::IntoStored;
+/// assert_eq!("v".into_stored(), (0, "v".into()));
+/// assert_eq!((2u32, "7").into_stored(), (2, "7".into()));
+/// ```
+pub trait IntoStored {
+    /// The flags and the data.
+    fn into_stored(self) -> (u32, Bytes);
+}
+
+impl<T: IntoBytes> IntoStored for T {
+    fn into_stored(self) -> (u32, Bytes) {
+        (0, self.into_bytes())
+    }
+}
+
+impl<B: IntoBytes> IntoStored for (u32, B) {
+    fn into_stored(self) -> (u32, Bytes) {
+        (self.0, self.1.into_bytes())
     }
 }
 
@@ -234,14 +262,26 @@ mod tests {
             f.won = true;
             f.cas = Some(3)
         });
-        assert_eq!(Lease::read("k", won), Lease::Recompute { cas: Some(3), stale: None });
+        assert_eq!(
+            Lease::read("k", won),
+            Lease::Recompute {
+                cas: Some(3),
+                stale: None
+            }
+        );
         // Another caller holds the placeholder: wait.
-        assert_eq!(Lease::read("k", reply(empty(), |f| f.win_taken = true)), Lease::Wait);
+        assert_eq!(
+            Lease::read("k", reply(empty(), |f| f.win_taken = true)),
+            Lease::Wait
+        );
         // Stale (md I) and this caller won: recompute, the stale value to fall back on.
-        let Lease::Recompute { stale: Some(v), .. } = Lease::read("k", reply(value(), |f| {
-            f.won = true;
-            f.stale = true
-        })) else {
+        let Lease::Recompute { stale: Some(v), .. } = Lease::read(
+            "k",
+            reply(value(), |f| {
+                f.won = true;
+                f.stale = true
+            }),
+        ) else {
             panic!()
         };
         assert_eq!(&v.data[..], b"v1");
@@ -252,7 +292,10 @@ mod tests {
         });
         assert!(matches!(Lease::read("k", taken), Lease::Stale(_)));
         // A plain hit.
-        assert!(matches!(Lease::read("k", reply(value(), |_| ())), Lease::Fresh(_)));
+        assert!(matches!(
+            Lease::read("k", reply(value(), |_| ())),
+            Lease::Fresh(_)
+        ));
     }
 
     #[test]

@@ -207,6 +207,26 @@ impl<C: AsyncCommands> AsyncCache<C> {
         self.scope().query(key).await
     }
 
+    /// The value under `key`, or the one `compute` makes, with many callers
+    /// (tasks, threads, processes) sharing one recompute. As
+    /// [`Cache::get_or_compute`](super::Cache::get_or_compute).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get_or_compute`](super::Cache::get_or_compute).
+    pub async fn get_or_compute<V, E>(
+        &self,
+        key: impl CacheKey,
+        compute: impl Future<Output = Result<V, E>> + Send,
+    ) -> Result<V, CacheError>
+    where
+        C: Sync,
+        V: CacheValue + FromCacheValue + Send,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.scope().get_or_compute(key, compute).await
+    }
+
     /// Remove `key`. As [`Cache::invalidate`](super::Cache::invalidate).
     ///
     /// # Errors
@@ -299,6 +319,41 @@ impl<C: AsyncCommands> Scope<'_, AsyncCache<C>> {
         let mkey = self.shared.memcached_key(&self.options, &key)?;
         let result = self.cache.client().get(&mkey).await;
         self.shared.query_done(&mkey, result)
+    }
+
+    /// As [`AsyncCache::get_or_compute`], in this scope.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get_or_compute`](super::Cache::get_or_compute).
+    pub async fn get_or_compute<V, E>(
+        &self,
+        key: impl CacheKey,
+        compute: impl Future<Output = Result<V, E>> + Send,
+    ) -> Result<V, CacheError>
+    where
+        C: Sync,
+        V: CacheValue + FromCacheValue + Send,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let (mkey, recache, track) =
+            self.shared
+                .plan_compute(&self.options, &key, SystemTime::now())?;
+        let computed = std::sync::atomic::AtomicBool::new(false);
+        let computing = async {
+            computed.store(true, std::sync::atomic::Ordering::Relaxed);
+            Shared::encode_computed(compute.await)
+        };
+        let result = self
+            .cache
+            .client()
+            .get_or_compute(&mkey, &recache, computing)
+            .await;
+        let value = self.shared.compute_done(result)?;
+        if let (true, Some(update)) = (computed.into_inner(), track) {
+            self.cache.track(update).await;
+        }
+        Ok(value)
     }
 
     /// Remove `key` and its tracked entry. As [`Cache::invalidate`](super::Cache::invalidate).

@@ -151,6 +151,9 @@ pub enum CacheError {
     Tracking(String),
     /// The cache could not be configured.
     Config(ConfigError),
+    /// `get_or_compute`'s recompute failed and there was no stale value to
+    /// serve.
+    Compute(std::sync::Arc<dyn std::error::Error + Send + Sync>),
 }
 
 impl fmt::Display for CacheError {
@@ -163,15 +166,19 @@ impl fmt::Display for CacheError {
             CacheError::Request(e) => write!(f, "{e}"),
             CacheError::Tracking(e) => write!(f, "key tracking: {e}"),
             CacheError::Config(e) => write!(f, "{e}"),
+            CacheError::Compute(_) => f.write_str("the recompute failed"),
         }
     }
 }
 
 impl std::error::Error for CacheError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // `Request` and `Config` display their error itself: what caused
+        // it is that error's source.
         match self {
-            CacheError::Request(e) => Some(e),
-            CacheError::Config(e) => Some(e),
+            CacheError::Request(e) => std::error::Error::source(e),
+            CacheError::Config(e) => std::error::Error::source(e),
+            CacheError::Compute(e) => Some(&**e),
             _ => None,
         }
     }

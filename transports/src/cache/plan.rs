@@ -4,8 +4,11 @@
 //! here. Time is passed in.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+use memwire_core::client::stampede::{ComputeError, Recache};
 use memwire_core::client::{PerServer, Router};
 use memwire_core::{Command, Error, ErrorKind, Expiry, StatMap, Store, Value};
 
@@ -159,6 +162,20 @@ impl Shared {
 
     // ---- set ----
 
+    /// A computed value as stored: its encoding (flags) and bytes, or why
+    /// there is none.
+    pub(crate) fn encode_computed<V: CacheValue, E>(
+        computed: Result<V, E>,
+    ) -> Result<(u32, Bytes), CacheError>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let encoded = computed
+            .map_err(|e| CacheError::Compute(Arc::new(e)))?
+            .encode_value()?;
+        Ok((encoded.flags, encoded.data))
+    }
+
     /// The `set` to send, and what follows it.
     pub(crate) fn plan_set<K: CacheKey + ?Sized>(
         &self,
@@ -204,6 +221,49 @@ impl Shared {
                 self.absorb(CacheOp::Set, &after.mkey, e)?;
                 Ok((after.mkey, None))
             }
+        }
+    }
+
+    // ---- get_or_compute ----
+
+    /// The memcached key and lease of a `get_or_compute`, and the record
+    /// update to run if this caller computes the value.
+    pub(crate) fn plan_compute<K: CacheKey + ?Sized>(
+        &self,
+        options: &CallOptions,
+        key: &K,
+        now: SystemTime,
+    ) -> Result<(String, Recache, Option<RecordUpdate>), CacheError> {
+        let mkey = self.memcached_key(options, key)?;
+        let lifetime = options
+            .lifetime
+            .unwrap_or(Lifetime::Secs(self.settings.default_lifetime));
+        let expiry = lifetime.expiry(now);
+        expiry.to_wire().map_err(CacheError::Request)?;
+        let track = match self.settings.track_keys {
+            true => Some(RecordUpdate::new(
+                self.namespace(options),
+                &mkey,
+                Change::Insert {
+                    form: self.key_form(options, key)?,
+                    expires: expires_at(expiry, now),
+                },
+            )),
+            false => None,
+        };
+        Ok((mkey, Recache::new(expiry), track))
+    }
+
+    /// The outcome of a `get_or_compute`, decoded.
+    pub(crate) fn compute_done<V: FromCacheValue>(
+        &self,
+        result: Result<Value, ComputeError<CacheError>>,
+    ) -> Result<V, CacheError> {
+        match result {
+            Ok(v) => V::decode_value(v.flags, v.data),
+            Err(ComputeError::Compute(e)) => Err(e),
+            Err(ComputeError::Cache(e)) => Err(CacheError::Request(e)),
+            Err(_) => Err(CacheError::Request(Error::Closed)),
         }
     }
 

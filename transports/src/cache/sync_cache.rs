@@ -214,6 +214,38 @@ impl<C: Commands> Cache<C> {
         self.scope().query(key)
     }
 
+    /// The value under `key`, or the one `compute` makes, with many callers
+    /// (threads, processes, other clients of the same servers) sharing one
+    /// recompute: see [`Commands::get_or_compute`]. The value lives for the
+    /// cache's (or the scope's) lifetime; with key tracking, the caller
+    /// that computes records the key. Needs memcached 1.6+ (meta protocol).
+    ///
+    /// ```no_run
+    /// # fn f(cache: &memwire::cache::blocking::Cache) -> Result<(), memwire::cache::CacheError> {
+    /// let report: String = cache.get_or_compute("daily-report", || {
+    ///     Ok::<_, std::io::Error>("computed once, whoever asks".to_string())
+    /// })?;
+    /// # let _ = report; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::Compute`] when this caller's recompute failed with
+    /// nothing stale to serve; [`CacheError::Request`] when another
+    /// caller's recompute did not finish in time; key and value errors as
+    /// [`Cache::set`].
+    pub fn get_or_compute<V, E>(
+        &self,
+        key: impl CacheKey,
+        compute: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, CacheError>
+    where
+        V: CacheValue + FromCacheValue,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.scope().get_or_compute(key, compute)
+    }
+
     /// Remove `key` (absent is fine) and, with key tracking, its entry in
     /// the namespace's record. Failures go to the hook.
     ///
@@ -311,6 +343,35 @@ impl<C: Commands> Scope<'_, Cache<C>> {
         let mkey = self.shared.memcached_key(&self.options, &key)?;
         let result = self.cache.client().get(&mkey);
         self.shared.query_done(&mkey, result)
+    }
+
+    /// As [`Cache::get_or_compute`], in this scope.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get_or_compute`].
+    pub fn get_or_compute<V, E>(
+        &self,
+        key: impl CacheKey,
+        compute: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, CacheError>
+    where
+        V: CacheValue + FromCacheValue,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let (mkey, recache, track) =
+            self.shared
+                .plan_compute(&self.options, &key, SystemTime::now())?;
+        let mut computed = false;
+        let result = self.cache.client().get_or_compute(&mkey, &recache, || {
+            computed = true;
+            Shared::encode_computed(compute())
+        });
+        let value = self.shared.compute_done(result)?;
+        if let (true, Some(update)) = (computed, track) {
+            self.cache.track(update);
+        }
+        Ok(value)
     }
 
     /// As [`Cache::invalidate`], in this scope.
