@@ -397,7 +397,7 @@ pub trait AsyncCommands {
     /// future does nothing until polled); the others drop it.
     ///
     /// ```
-    /// # async fn f(client: &impl memwire::AsyncCommands) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn f(client: &(impl memwire::AsyncCommands + Sync)) -> Result<(), Box<dyn std::error::Error>> {
     /// use memwire::{Expiry, Recache};
     /// let recache = Recache::new(Expiry::secs(300));
     /// let report = client
