@@ -48,6 +48,27 @@ pub struct ServerOpts {
     /// `0.25`) or with a unit (`250ms`, `2s`).
     #[arg(long, short = 't', global = true, default_value = "1", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// The protocol the client speaks: text, or meta (memcached 1.6+).
+    #[arg(long, global = true, value_enum, default_value_t = WireProtocol::Text)]
+    pub protocol: WireProtocol,
+}
+
+/// `--protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WireProtocol {
+    /// The classic text protocol.
+    Text,
+    /// The meta protocol (memcached 1.6+).
+    Meta,
+}
+
+impl From<WireProtocol> for memwire::Protocol {
+    fn from(p: WireProtocol) -> memwire::Protocol {
+        match p {
+            WireProtocol::Text => memwire::Protocol::Text,
+            WireProtocol::Meta => memwire::Protocol::Meta,
+        }
+    }
 }
 
 /// The subcommands.

@@ -6,12 +6,13 @@ use crate::args::ServerOpts;
 use crate::status::{Failure, Status};
 
 /// A builder of any client for `servers`, with `--timeout` as the limit of
-/// each call and of each connection attempt.
+/// each call and of each connection attempt, speaking `--protocol`.
 pub fn builder<C: FromConfig>(servers: &[String], opts: &ServerOpts) -> ClientBuilder<C> {
     C::builder()
         .servers(servers.iter().map(|s| s.trim()).filter(|s| !s.is_empty()))
         .io_timeout(opts.timeout)
         .connect_timeout(opts.timeout)
+        .protocol(opts.protocol.into())
 }
 
 /// Build a client; a bad server list or timeout is a usage error.

@@ -564,9 +564,11 @@ fn bench_on_every_transport_checks_every_value() {
     let (a, b) = (Memcached::start(), Memcached::start());
     let both = format!("{},{}", a.addr(), b.addr());
     for transport in ["blocking", "mio", "smol", "tokio"] {
-        for distribution in ["uniform", "zipfian"] {
+        for (distribution, protocol) in [("uniform", "text"), ("zipfian", "meta")] {
             let args = [
                 "bench",
+                "--protocol",
+                protocol,
                 "--transport",
                 transport,
                 "--distribution",
@@ -581,7 +583,8 @@ fn bench_on_every_transport_checks_every_value() {
                 "--json",
             ];
             let report = memwire(&both, &args).ok().json();
-            let context = format!("{transport} {distribution}: {report}");
+            let context = format!("{transport} {distribution} {protocol}: {report}");
+            assert_eq!(report["protocol"], protocol, "{context}");
             assert_eq!(report["ops"], 3000, "{context}");
             assert_eq!(report["errors"], 0, "{context}");
             assert_eq!(report["mismatches"], 0, "{context}");
@@ -626,7 +629,7 @@ fn bench_prints_a_histogram_and_stops_after_its_duration() {
     let run = memwire(&server.addr(), &args).ok();
     let text = &run.stdout;
     assert!(
-        text.starts_with("memwire bench: transport blocking, workers 4"),
+        text.starts_with("memwire bench: transport blocking, protocol text, workers 4"),
         "{text}"
     );
     assert!(text.contains("errors 0, mismatched values 0"), "{text}");

@@ -141,6 +141,7 @@ fn settings(opts: &ServerOpts, args: &BenchArgs) -> Vec<(&'static str, serde_jso
     let name = |v: &dyn std::fmt::Debug| format!("{v:?}").to_lowercase();
     vec![
         ("transport", json!(name(&args.transport))),
+        ("protocol", json!(name(&opts.protocol))),
         ("workers", json!(args.workers)),
         ("servers", json!(opts.servers.join(","))),
         ("keys", json!(args.keys)),
