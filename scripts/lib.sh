@@ -23,6 +23,28 @@ as_root() {
     fi
 }
 
+# Installs Debian packages, running `apt-get update` once per script run.
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 ||
+        die "apt-get is not available: install $* yourself"
+    if [[ -z "${APT_UPDATED:-}" ]]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+        APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+}
+
+# Installs the Debian package `$2` unless /usr/bin/python3 (or $3) can
+# import the Python module `$1`.
+ensure_python_module() {
+    local module="$1" package="$2" py="${3:-/usr/bin/python3}"
+    if [[ -x "$py" ]] && "$py" -c "import $module" >/dev/null 2>&1; then
+        return 0
+    fi
+    echo "$module not found: installing the Debian package $package"
+    apt_install "$package"
+}
+
 # The memcached binary to use: $MEMCACHED_BIN, else memcached on PATH.
 memcached_bin() {
     if [[ -n "${MEMCACHED_BIN:-}" ]]; then
@@ -43,40 +65,21 @@ ensure_memcached() {
     if command -v memcached >/dev/null 2>&1; then
         return 0
     fi
-    command -v apt-get >/dev/null 2>&1 ||
-        die "memcached is not installed and apt-get is not available: install memcached or set MEMCACHED_BIN"
     echo "memcached not found: installing the Debian package memcached"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends memcached
+    apt_install memcached
     command -v memcached >/dev/null 2>&1 || die "memcached still not on PATH after installing it"
 }
 
-# Installs Debian's python3-pylibmc (libmemcached's Python binding) when
-# /usr/bin/python3 cannot import it: the interoperability tests run it.
+# Debian's python3-pylibmc (libmemcached's Python binding): the
+# interoperability tests run it.
 ensure_pylibmc() {
-    local py="${PYLIBMC_PYTHON:-/usr/bin/python3}"
-    if [[ -x "$py" ]] && "$py" -c 'import pylibmc' >/dev/null 2>&1; then
-        return 0
-    fi
-    command -v apt-get >/dev/null 2>&1 ||
-        die "pylibmc missing and apt-get not available: install python3-pylibmc or set PYLIBMC_PYTHON"
-    echo "pylibmc not found: installing the Debian package python3-pylibmc"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-pylibmc
+    ensure_python_module pylibmc python3-pylibmc "${PYLIBMC_PYTHON:-/usr/bin/python3}"
 }
 
-# Installs Debian's python3-pymemcache when /usr/bin/python3 cannot import
-# it: tests/tests/cache_python.rs shares values with it.
+# Debian's python3-pymemcache: tests/tests/cache_python.rs shares values
+# with it.
 ensure_pymemcache() {
-    local py="${PYMEMCACHE_PYTHON:-/usr/bin/python3}"
-    if [[ -x "$py" ]] && "$py" -c 'import pymemcache' >/dev/null 2>&1; then
-        return 0
-    fi
-    command -v apt-get >/dev/null 2>&1 ||
-        die "pymemcache missing and apt-get not available: install python3-pymemcache or set PYMEMCACHE_PYTHON"
-    echo "pymemcache not found: installing the Debian package python3-pymemcache"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-pymemcache
+    ensure_python_module pymemcache python3-pymemcache "${PYMEMCACHE_PYTHON:-/usr/bin/python3}"
 }
 
 # The twemproxy binary: $NUTCRACKER_BIN, else nutcracker on PATH or in
@@ -99,11 +102,8 @@ ensure_nutcracker() {
     if nutcracker_bin >/dev/null; then
         return 0
     fi
-    command -v apt-get >/dev/null 2>&1 ||
-        die "nutcracker missing and apt-get not available: install nutcracker or set NUTCRACKER_BIN"
     echo "nutcracker not found: installing the Debian package nutcracker"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nutcracker
+    apt_install nutcracker
     nutcracker_bin >/dev/null || die "nutcracker still not found after installing it"
 }
 
@@ -124,10 +124,8 @@ ensure_rust_tools() {
 # libFuzzer from C++ sources).
 ensure_cargo_fuzz() {
     if ! command -v c++ >/dev/null 2>&1 && ! command -v clang++ >/dev/null 2>&1; then
-        command -v apt-get >/dev/null 2>&1 || die "no C++ compiler for cargo fuzz: install g++"
         echo "no C++ compiler: installing the Debian package g++"
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++
+        apt_install g++
     fi
     if ! cargo fuzz --version >/dev/null 2>&1; then
         echo "cargo-fuzz not found: installing it"

@@ -1,8 +1,8 @@
 //! A hostile server, scripted: replies that lie about lengths, name keys
-//! nobody asked for, arrive unasked, end lines with a bare LF, carry NUL
-//! bytes, hold negative or overflowing numbers, or never end a line —
-//! each fed to a [`Connection`] with requests pipelined around it, split
-//! at every byte boundary.
+//! (or meta opaque tokens) nobody asked for, arrive unasked, end lines with
+//! a bare LF, carry NUL bytes, hold negative or overflowing numbers, or
+//! never end a line — each fed to a [`Connection`] with requests pipelined
+//! around it, split at every byte boundary.
 //!
 //! Every scenario must end in a typed error (and a poisoned connection
 //! where the stream can no longer be trusted), never a panic, never a
@@ -212,11 +212,10 @@ fn a_value_for_another_key_is_refused() {
 }
 
 #[test]
-fn multi_get_values_out_of_order_or_repeated_are_refused() {
+fn multi_get_values_repeated_or_not_asked_for_are_refused() {
     let multi: Command = Command::get_multi(["a", "b"]).into();
     for wire in [
-        &b"VALUE b 0 1\r\n2\r\nVALUE a 0 1\r\n1\r\nEND\r\n"[..],
-        b"VALUE a 0 1\r\n1\r\nVALUE a 0 1\r\n1\r\nEND\r\n",
+        &b"VALUE a 0 1\r\n1\r\nVALUE a 0 1\r\n1\r\nEND\r\n"[..],
         b"VALUE a 0 1\r\n1\r\nVALUE c 0 1\r\n3\r\nEND\r\n",
         b"VALUE ab 0 1\r\n1\r\nEND\r\n",
         b"VALUE  0 1\r\n1\r\nEND\r\n",
@@ -230,6 +229,25 @@ fn multi_get_values_out_of_order_or_repeated_are_refused() {
         );
         p.assert_poisoned(1);
     }
+}
+
+#[test]
+fn multi_get_values_in_another_order_keep_their_own_keys() {
+    // A proxy merging servers' replies (twemproxy) may answer in its own
+    // order: taken, each value under the key it came with.
+    let multi: Command = Command::get_multi(["a", "b"]).into();
+    let p = play(
+        &[multi, get("c")],
+        b"VALUE b 0 1\r\n2\r\nVALUE a 0 1\r\n1\r\nEND\r\nEND\r\n",
+    );
+    match p.result(0) {
+        Ok(Response::Values(v)) => {
+            let pairs: Vec<(&[u8], &[u8])> = v.iter().map(|v| (&v.key[..], &v.data[..])).collect();
+            assert_eq!(pairs, [(&b"b"[..], &b"2"[..]), (b"a", b"1")]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!p.poisoned);
 }
 
 #[test]
@@ -453,6 +471,54 @@ fn an_endless_line_never_grows_the_buffer_past_the_default_limit() {
         done.result,
         Err(Error::Protocol(ProtocolError::LineTooLong { .. }))
     ));
+}
+
+// ---- meta replies ----
+
+#[test]
+fn a_meta_reply_for_another_key_or_token_is_refused() {
+    let get_k: Command = Command::meta_get("a").with_key().into();
+    let p = play(&[get_k, get("b")], b"VA 1 kb\r\nx\r\n");
+    assert!(
+        matches!(p.violation(0), ProtocolError::KeyMismatch { .. }),
+        "{:?}",
+        p.results
+    );
+    p.assert_poisoned(1);
+
+    let get_o: Command = Command::meta_get("a").opaque(7u32).into();
+    for wire in [&b"VA 1 O8\r\nx\r\n"[..], b"HD O70\r\n"] {
+        let p = play(&[get_o.clone(), get("b")], wire);
+        assert!(
+            matches!(p.violation(0), ProtocolError::OpaqueMismatch { .. }),
+            "{:?}: {:?}",
+            String::from_utf8_lossy(wire),
+            p.results
+        );
+        p.assert_poisoned(1);
+    }
+}
+
+#[test]
+fn meta_value_lengths_that_lie_poison() {
+    let mg: Command = Command::meta_get("a").into();
+    for wire in [
+        &b"VA 1048577\r\n"[..],
+        b"VA 18446744073709551616\r\nx\r\n",
+        b"VA -1\r\nx\r\n",
+        b"VA 3\r\nabcdef\r\n",
+        b"VA 1\nx\r\n",
+        b"V\0A 1\r\nx\r\n",
+    ] {
+        let p = play(&[mg.clone(), get("b")], wire);
+        assert!(
+            matches!(p.result(0), Err(Error::Protocol(_))),
+            "{:?}: {:?}",
+            String::from_utf8_lossy(wire),
+            p.results
+        );
+        p.assert_poisoned(1);
+    }
 }
 
 // ---- errors the server may send: typed, and the connection lives ----

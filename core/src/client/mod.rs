@@ -46,7 +46,7 @@
 //!     Err(refused) => return Ok(println!("nothing sent: {refused:?}")),
 //! };
 //! let mut sent = Vec::new();
-//! for index in call.next_round() {
+//! for index in call.next_round(now, deadline) {
 //!     let dispatch = call.dispatch(index);
 //!     let server = dispatch.server;
 //!     match router.admit(server, now) {
@@ -67,7 +67,7 @@
 //!     router.record(server, HealthEvent::Replied, now);
 //!     call.complete(index, done.result);
 //! }
-//! assert!(call.next_round().is_empty(), "nothing to retry");
+//! assert!(call.next_round(now, deadline).is_empty(), "nothing to retry");
 //! let hits = call.finish()?; // in request order, misses absent
 //! assert_eq!(hits.iter().map(|v| &v.key[..]).collect::<Vec<_>>(), [b"a", b"c"]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

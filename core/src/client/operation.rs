@@ -1,6 +1,8 @@
 //! [`Operation`]: one user operation as commands for servers, and its
 //! replies folded back into a typed result; [`Call`] runs one.
 
+use std::time::Instant;
+
 use crate::client::Router;
 use crate::error::Error;
 use crate::meta::MetaCommand;
@@ -61,6 +63,7 @@ pub trait Operation {
 /// use memwire_core::cluster::Cluster;
 /// use memwire_core::{Command, Config, Error, Response, Value};
 /// use std::sync::Arc;
+/// use std::time::{Duration, Instant};
 ///
 /// let router = Router::new(Cluster::from_strs(&["127.0.0.1"])?, Config::default());
 /// let op = ops::Keyed::<Option<Value>>::new(Command::get("k"));
@@ -68,9 +71,10 @@ pub trait Operation {
 ///     Ok(call) => call,
 ///     Err(output) => panic!("refused before sending: {output:?}"),
 /// };
+/// let (now, deadline) = (Instant::now(), Instant::now() + Duration::from_secs(1));
 /// let mut rounds = 0;
 /// loop {
-///     let round = call.next_round();
+///     let round = call.next_round(now, deadline);
 ///     if round.is_empty() {
 ///         break;
 ///     }
@@ -127,9 +131,19 @@ impl<O: Operation> Call<O> {
     }
 
     /// The commands to send now, by index (empty once the call is done):
-    /// every planned command at first, then the reads to retry.
-    pub fn next_round(&mut self) -> Vec<usize> {
-        std::mem::take(&mut self.due)
+    /// every planned command at first, then the reads to retry — unless
+    /// the call's `deadline` has passed at `now`: what was due then fails
+    /// with [`Error::Timeout`], and the round is empty.
+    pub fn next_round(&mut self, now: Instant, deadline: Instant) -> Vec<usize> {
+        let due = std::mem::take(&mut self.due);
+        if now < deadline {
+            return due;
+        }
+        for index in due {
+            // Not a retryable failure: straight to the operation.
+            self.op.complete(index, Err(Error::Timeout));
+        }
+        Vec::new()
     }
 
     /// The planned command `index` and its server.

@@ -340,16 +340,9 @@ impl Commands for Client {
             Err(refused) => return refused,
         };
         loop {
-            let round = call.next_round();
+            let round = call.next_round(Instant::now(), deadline);
             if round.is_empty() {
                 break;
-            }
-            if Instant::now() >= deadline {
-                // No time left for a retry.
-                for index in round {
-                    call.complete(index, Err(Error::Timeout));
-                }
-                continue;
             }
             let mut sessions: Vec<Session> = Vec::new();
             let mut sent: Vec<(usize, usize, RequestId)> = Vec::new();

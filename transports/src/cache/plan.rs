@@ -184,12 +184,29 @@ impl Shared {
         value: impl CacheValue,
         now: SystemTime,
     ) -> Result<(Store, AfterCall), CacheError> {
+        let (mkey, expiry, track) = self.plan_write(options, key, now)?;
+        let encoded = value.encode_value()?;
+        let store = Command::set(mkey.clone(), encoded.data)
+            .flags(encoded.flags)
+            .expiry(expiry);
+        Ok((store, AfterCall { mkey, track }))
+    }
+
+    /// What writing `key` takes: its memcached key, the expiry of the
+    /// call's lifetime (refused here, before anything is sent or tracked,
+    /// when memcached cannot take it), and the key-tracking update to run
+    /// once it is written.
+    fn plan_write<K: CacheKey + ?Sized>(
+        &self,
+        options: &CallOptions,
+        key: &K,
+        now: SystemTime,
+    ) -> Result<(String, Expiry, Option<RecordUpdate>), CacheError> {
         let mkey = self.memcached_key(options, key)?;
         let lifetime = options
             .lifetime
             .unwrap_or(Lifetime::Secs(self.settings.default_lifetime));
         let expiry = lifetime.expiry(now);
-        // Refused here, before anything is sent or tracked.
         expiry.to_wire().map_err(CacheError::Request)?;
         let track = match self.settings.track_keys {
             true => Some(RecordUpdate::new(
@@ -202,11 +219,7 @@ impl Shared {
             )),
             false => None,
         };
-        let encoded = value.encode_value()?;
-        let store = Command::set(mkey.clone(), encoded.data)
-            .flags(encoded.flags)
-            .expiry(expiry);
-        Ok((store, AfterCall { mkey, track }))
+        Ok((mkey, expiry, track))
     }
 
     /// The memcached key to return, and the record update to run.
@@ -234,23 +247,7 @@ impl Shared {
         key: &K,
         now: SystemTime,
     ) -> Result<(String, Recache, Option<RecordUpdate>), CacheError> {
-        let mkey = self.memcached_key(options, key)?;
-        let lifetime = options
-            .lifetime
-            .unwrap_or(Lifetime::Secs(self.settings.default_lifetime));
-        let expiry = lifetime.expiry(now);
-        expiry.to_wire().map_err(CacheError::Request)?;
-        let track = match self.settings.track_keys {
-            true => Some(RecordUpdate::new(
-                self.namespace(options),
-                &mkey,
-                Change::Insert {
-                    form: self.key_form(options, key)?,
-                    expires: expires_at(expiry, now),
-                },
-            )),
-            false => None,
-        };
+        let (mkey, expiry, track) = self.plan_write(options, key, now)?;
         Ok((mkey, Recache::new(expiry), track))
     }
 

@@ -281,7 +281,7 @@ impl Commands for Client {
             Err(refused) => return refused,
         };
         loop {
-            let round = call.next_round();
+            let round = call.next_round(Instant::now(), deadline);
             if round.is_empty() {
                 break;
             }

@@ -316,16 +316,9 @@ impl AsyncClient {
         };
         let mut waited = false;
         loop {
-            let round = call.next_round();
+            let round = call.next_round(Instant::now(), deadline);
             if round.is_empty() {
                 break;
-            }
-            if Instant::now() >= deadline {
-                // No time left for a retry.
-                for index in round {
-                    call.complete(index, Err(Error::Timeout));
-                }
-                continue;
             }
             let mut links: Vec<(usize, Result<Arc<Link>, Error>)> = Vec::new();
             let mut requests = Requests::default();
