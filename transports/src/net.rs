@@ -34,7 +34,7 @@ pub(crate) enum Stream {
 pub(crate) fn resolve(addr: &ServerAddr) -> Result<Option<Vec<SocketAddr>>, Error> {
     use std::net::ToSocketAddrs;
     match addr {
-        ServerAddr::Tcp { host, port } => {
+        ServerAddr::Tcp { host, port, .. } => {
             let found: Vec<SocketAddr> = (host.as_str(), *port)
                 .to_socket_addrs()
                 .map_err(|e| Error::connect(addr, e))?

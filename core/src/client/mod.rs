@@ -79,6 +79,7 @@ mod operation;
 pub mod ops;
 mod reply;
 mod router;
+mod tls;
 
 pub use config::{
     ClientBuilder, ClientConfig, ConfigError, FromConfig, DEFAULT_CONNECT_TIMEOUT,
@@ -90,3 +91,4 @@ pub use operation::{Call, Dispatch, Operation};
 pub use ops::{PerServer, StoreOptions};
 pub use reply::FromResponse;
 pub use router::{FailurePolicy, HealthHook, Router};
+pub use tls::{ClientCert, TlsConfig};

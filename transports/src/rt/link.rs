@@ -275,7 +275,7 @@ async fn connect(
     connect_by: Instant,
 ) -> Result<Box<dyn AsyncSocket>, Error> {
     let attempt = async {
-        let ServerAddr::Tcp { host, port } = addr else {
+        let ServerAddr::Tcp { host, port, .. } = addr else {
             let stream = Stream::connect_unix_nonblocking(addr)?;
             return runtime
                 .register(stream)
