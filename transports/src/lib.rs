@@ -49,6 +49,13 @@ mod commands;
     feature = "smol",
     feature = "tokio"
 ))]
+mod connector;
+#[cfg(any(
+    feature = "blocking",
+    feature = "mio",
+    feature = "smol",
+    feature = "tokio"
+))]
 mod net;
 
 #[cfg(feature = "blocking")]
@@ -70,6 +77,13 @@ pub mod tokio;
 
 pub use async_commands::AsyncCommands;
 pub use commands::Commands;
+#[cfg(any(
+    feature = "blocking",
+    feature = "mio",
+    feature = "smol",
+    feature = "tokio"
+))]
+pub use connector::Connector;
 
 /// Lock `m`, going on with the data when another thread panicked while
 /// holding it: every critical section leaves the data consistent.
