@@ -45,6 +45,7 @@ impl Wire {
 
     /// Whether the connection is open for requests: the handshake and the
     /// login are done.
+    #[cfg(feature = "blocking")]
     pub(crate) fn is_open(&self) -> bool {
         #[cfg(feature = "tls")]
         if self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
