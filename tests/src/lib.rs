@@ -58,6 +58,10 @@
 //! memwire_tests::conformance_suite!(over_tls memwire::blocking::Client);
 //! ```
 //!
+//! The cases of TLS and authentication themselves (mutual TLS, refused
+//! certificates, logins, ...) are the [`secure`] suite:
+//! `memwire_tests::secure_suite!(memwire::blocking::Client);`.
+//!
 //! # Faults
 //!
 //! [`fault_proxy::FaultProxy`] sits between a client and a real server and
@@ -70,6 +74,8 @@ mod block_on;
 pub mod conformance;
 pub mod fault_proxy;
 pub mod resilience;
+#[cfg(feature = "tls")]
+pub mod secure;
 pub mod seed;
 mod server;
 #[cfg(feature = "tls")]
