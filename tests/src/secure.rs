@@ -4,7 +4,7 @@
 //! name mismatch, an expired certificate, each side in plain text against
 //! the other, logins accepted, refused and sent again after a reconnect, a
 //! 1 MiB value and a pipelined batch, and TLS records split at arbitrary
-//! points. Written once against [`Commands`] and run on every transport
+//! points. Written once against [`Commands`](memwire::Commands) and run on every transport
 //! with [`secure_suite!`](crate::secure_suite).
 //!
 //! "Fails fast" is checked without timing anything: those clients get a

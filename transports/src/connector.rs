@@ -18,7 +18,8 @@ use crate::net::{tls::Tls, tls_config};
 /// [`ClientBuilder::tls`](crate::ClientBuilder::tls)), through a rustls
 /// configuration built once, and the login of memcached's ASCII
 /// authentication when credentials are set. Every client makes its own from
-/// its [`ClientConfig`]; make one for a [`mio::Adapter`](crate::mio::Adapter).
+/// its [`ClientConfig`]; make one for a `mio::Adapter`
+/// (`Adapter::connect_with`).
 /// Cheap to clone.
 ///
 /// ```no_run

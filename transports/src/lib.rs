@@ -13,6 +13,11 @@
 //!   one pipelined connection per server shared by every task; dropping a
 //!   future is safe.
 //!
+//! With the `tls` feature, `memcacheds://` servers are reached over TLS
+//! (rustls) on every transport: see [`ClientBuilder::tls_ca_file`] and the
+//! README's TLS section. With or without it,
+//! [`ClientBuilder::credentials`] log in to servers started with `-Y`.
+//!
 //! Everything a client decides — key placement (libmemcached-compatible
 //! ketama), multi-key fan-out and reassembly, the failure policy — is
 //! decided once in [`memwire_core::client`]; a transport only moves bytes.
