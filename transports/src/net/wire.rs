@@ -186,3 +186,83 @@ fn deliver(login: &mut Option<Login>, conn: &mut Connection, plain: &[u8]) {
         Some(Err(refused)) => conn.handle_failure(refused),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use memwire_core::auth::Credentials;
+    use memwire_core::{Command, Config, Error, Response};
+
+    use super::*;
+
+    fn login_first() -> (Wire, Connection) {
+        let credentials = Credentials::new("alice", "s3cret").unwrap();
+        let wire = Wire::plain(Some(Login::new(&credentials, "h:1")));
+        let mut conn = Connection::new(Config::default());
+        conn.send(Command::get("k"), None).unwrap();
+        (wire, conn)
+    }
+
+    /// Write everything the wire has now; what went out.
+    fn drain(wire: &mut Wire, conn: &mut Connection) -> Vec<u8> {
+        let mut sent = Vec::new();
+        while wire.wants_write(conn) {
+            let out = wire.output(conn).to_vec();
+            // One byte at a time: short writes are the transport's lot.
+            sent.push(out[0]);
+            assert_eq!(wire.apply_write(conn, Ok(1)), Io::Progress);
+        }
+        sent
+    }
+
+    /// The login goes out alone; the queued request follows once the
+    /// server said yes, however its reply was split.
+    #[test]
+    fn requests_wait_for_the_login() {
+        let reply = b"STORED\r\n";
+        for cut in 0..reply.len() {
+            let (mut wire, mut conn) = login_first();
+            let sent = drain(&mut wire, &mut conn);
+            assert_eq!(sent, b"set memwire-auth 0 -1 12\r\nalice s3cret\r\n");
+            assert!(!wire.wants_write(&conn), "the get waits");
+            let halves = [&reply[..cut], &reply[cut..]];
+            for half in halves.into_iter().filter(|h| !h.is_empty()) {
+                assert_eq!(
+                    wire.apply_read(&mut conn, half, Ok(half.len())),
+                    Io::Progress
+                );
+            }
+            assert_eq!(drain(&mut wire, &mut conn), b"get k\r\n");
+            let end = b"END\r\n";
+            wire.apply_read(&mut conn, end, Ok(end.len()));
+            let done = conn.poll_response().unwrap();
+            assert!(matches!(done.result, Ok(Response::Values(v)) if v.is_empty()));
+        }
+    }
+
+    /// A refused login fails what was queued with `Error::Auth`, and
+    /// nothing else is sent.
+    #[test]
+    fn a_refused_login_fails_the_queue() {
+        let (mut wire, mut conn) = login_first();
+        drain(&mut wire, &mut conn);
+        let refusal = b"CLIENT_ERROR authentication failure\r\n";
+        wire.apply_read(&mut conn, refusal, Ok(refusal.len()));
+        assert!(conn.is_poisoned());
+        assert!(!wire.wants_write(&conn));
+        let done = conn.poll_response().unwrap();
+        assert!(
+            matches!(&done.result, Err(Error::Auth { server, .. }) if server == "h:1"),
+            "{:?}",
+            done.result
+        );
+    }
+
+    /// EOF before the login's reply closes the connection.
+    #[test]
+    fn eof_during_the_login_closes() {
+        let (mut wire, mut conn) = login_first();
+        drain(&mut wire, &mut conn);
+        assert_eq!(wire.apply_read(&mut conn, &[], Ok(0)), Io::Done);
+        assert!(matches!(conn.poison_cause(), Some(Error::Closed)));
+    }
+}
