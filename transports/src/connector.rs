@@ -1,6 +1,7 @@
 //! [`Connector`]: what opening a connection takes besides a socket — TLS
 //! for the servers that use it, and the login.
 
+use std::fmt;
 #[cfg(feature = "tls")]
 use std::sync::Arc;
 
@@ -34,13 +35,26 @@ use crate::net::{tls::Tls, tls_config};
 /// # let _ = connector;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Connector {
     tls: TlsConfig,
     credentials: Option<Credentials>,
     /// Built the first time a server needs TLS.
     #[cfg(feature = "tls")]
     rustls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl fmt::Debug for Connector {
+    /// The settings, and whether the TLS configuration is built (not its
+    /// contents: a root store is long).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Connector");
+        d.field("tls", &self.tls)
+            .field("credentials", &self.credentials);
+        #[cfg(feature = "tls")]
+        d.field("rustls_config_built", &self.rustls.is_some());
+        d.finish()
+    }
 }
 
 impl Connector {
@@ -130,5 +144,49 @@ impl Connector {
         Err(Error::InvalidArgument(
             "memcacheds:// servers need memwire's `tls` feature",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use memwire_core::client::ClientBuilder;
+
+    use super::*;
+
+    /// `Debug` shows the settings, never the password.
+    #[test]
+    fn debug_hides_the_password() {
+        let config = ClientBuilder::new()
+            .server("h:1")
+            .credentials("alice", "s3cret")
+            .config()
+            .unwrap();
+        let shown = format!("{:?}", Connector::new(&config).unwrap());
+        assert!(
+            shown.contains("alice") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
+
+    /// A TLS server needs the `tls` feature, or a connector made for it.
+    #[test]
+    fn a_tls_server_needs_tls_set_up() {
+        let addr = ServerAddr::parse("memcacheds://h:1").unwrap();
+        let e = Connector::default().wire(&addr).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+        let config = ClientBuilder::new()
+            .server("memcacheds://h:1")
+            .config()
+            .unwrap();
+        let made = Connector::new(&config);
+        #[cfg(not(feature = "tls"))]
+        assert!(matches!(made, Err(ConfigError::Tls(_))), "{made:?}");
+        // Built with roots compiled in; without, refused for want of one.
+        #[cfg(feature = "tls")]
+        assert!(
+            made.is_ok()
+                || matches!(&made, Err(ConfigError::Tls(why)) if why.contains("no certificate authority")),
+            "{made:?}"
+        );
     }
 }
