@@ -14,8 +14,9 @@ Exit codes:
   2  usage: bad arguments or input refused before anything was sent
   3  connection or server error
 
-Servers are host:port, host (port 11211), memcached://host:port or a unix
-socket path, comma-separated in --servers or MEMCACHED_SERVERS.";
+Servers are host:port, host (port 11211), memcached://host:port,
+memcacheds://host:port (TLS) or a unix socket path, comma-separated in
+--servers or MEMCACHED_SERVERS.";
 
 /// memcached from the shell: statistics, items, a key dump and a load
 /// generator, on the memwire client.
@@ -34,7 +35,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct ServerOpts {
     /// Servers, comma-separated (host:port, host, memcached://host:port,
-    /// or a unix socket path).
+    /// memcacheds://host:port for TLS, or a unix socket path).
     #[arg(
         long,
         short = 's',
@@ -51,6 +52,40 @@ pub struct ServerOpts {
     /// The protocol the client speaks: text, or meta (memcached 1.6+).
     #[arg(long, global = true, value_enum, default_value_t = WireProtocol::Text)]
     pub protocol: WireProtocol,
+    /// Use TLS with every TCP server, not only memcacheds:// ones.
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// Also trust the certificate authorities of this PEM file (TLS;
+    /// the platform's are trusted already).
+    #[arg(long, global = true, value_name = "PEM")]
+    pub tls_ca: Vec<PathBuf>,
+    /// Check the servers' certificates against this name (and send it as
+    /// SNI) instead of their host names.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+    /// A client certificate for servers that ask for one (PEM), with
+    /// --tls-key.
+    #[arg(long, global = true, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, global = true, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Do not verify the servers' certificates. Dangerous: anyone on the
+    /// path can read and change the traffic. For tests only.
+    #[arg(long, global = true)]
+    pub tls_danger_accept_invalid_certs: bool,
+    /// Log in with this username (memcached -Y), with --password.
+    #[arg(long, global = true, env = "MEMCACHED_USERNAME", requires = "password")]
+    pub username: Option<String>,
+    /// The password of --username.
+    #[arg(
+        long,
+        global = true,
+        env = "MEMCACHED_PASSWORD",
+        hide_env_values = true,
+        requires = "username"
+    )]
+    pub password: Option<String>,
 }
 
 /// `--protocol`.

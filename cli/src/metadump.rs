@@ -161,7 +161,14 @@ fn dump_with(server: &ServerAddr, timeout: Duration, what: &str) -> io::Result<D
 
 fn connect(server: &ServerAddr, timeout: Duration) -> io::Result<Box<dyn Socket>> {
     let socket: Box<dyn Socket> = match server {
-        ServerAddr::Tcp { host, port } => {
+        // The raw dump connection speaks plain text only.
+        ServerAddr::Tcp { tls: true, .. } => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "listing keys over TLS is not supported",
+            ))
+        }
+        ServerAddr::Tcp { host, port, .. } => {
             let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
             let mut connected = None;
             for addr in (host.as_str(), *port).to_socket_addrs()? {

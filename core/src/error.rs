@@ -7,8 +7,9 @@
 //! * **bad input from the caller** ([`Error::InvalidKey`],
 //!   [`Error::ValueTooLarge`], ...): nothing was sent;
 //! * **fatal for the connection** ([`Error::Protocol`], [`Error::Timeout`],
-//!   [`Error::Closed`], [`Error::Poisoned`], [`Error::Io`]): the transport
-//!   must reconnect.
+//!   [`Error::Closed`], [`Error::Poisoned`], [`Error::Io`], and the
+//!   failures to open one: [`Error::Connect`], [`Error::Tls`],
+//!   [`Error::Auth`]): the transport must reconnect.
 //!
 //! Meta replies map onto the same outcomes: `NS` is [`Error::NotStored`],
 //! `EX` [`Error::Exists`] and `NF` [`Error::NotFound`]; `EN` (a miss) is not
@@ -106,6 +107,28 @@ pub enum Error {
         #[source]
         source: Arc<std::io::Error>,
     },
+    /// TLS with `server` failed: the handshake (an untrusted or expired
+    /// certificate, a name mismatch, a server without TLS, a client
+    /// certificate refused, ...) or the session after it. `kind` says which,
+    /// `message` what rustls said.
+    #[error("TLS with {server} failed: {kind} ({message})")]
+    Tls {
+        /// The server.
+        server: String,
+        /// What went wrong.
+        kind: TlsErrorKind,
+        /// The TLS library's description.
+        message: String,
+    },
+    /// `server` refused the credentials of the client (memcached's ASCII
+    /// authentication, `-Y`): nothing else was sent on the connection.
+    #[error("{server} refused the credentials: {message}")]
+    Auth {
+        /// The server.
+        server: String,
+        /// What the server said (`authentication failure`, ...).
+        message: String,
+    },
     /// No server is available for this request (all candidates are down).
     #[error("no server available: {0}")]
     NoServer(String),
@@ -160,6 +183,8 @@ impl Error {
             | Error::Poisoned(_)
             | Error::Io(_)
             | Error::Connect { .. }
+            | Error::Tls { .. }
+            | Error::Auth { .. }
             | Error::NoServer(_)
             | Error::PoolExhausted { .. } => ErrorKind::Connection,
         }
@@ -265,11 +290,40 @@ impl Error {
     }
 
     /// The server this error names, when it names one.
+    ///
+    /// ```
+    /// use memwire_core::error::{Error, TlsErrorKind};
+    /// let e = Error::Tls {
+    ///     server: "memcacheds://10.0.0.1:11211".into(),
+    ///     kind: TlsErrorKind::UnknownIssuer,
+    ///     message: "invalid peer certificate: UnknownIssuer".into(),
+    /// };
+    /// assert_eq!(e.server(), Some("memcacheds://10.0.0.1:11211"));
+    /// assert!(e.is_connection_error() && !e.is_timeout());
+    /// ```
     pub fn server(&self) -> Option<&str> {
         match self.root() {
-            Error::Connect { server, .. } | Error::PoolExhausted { server, .. } => Some(server),
+            Error::Connect { server, .. }
+            | Error::PoolExhausted { server, .. }
+            | Error::Tls { server, .. }
+            | Error::Auth { server, .. } => Some(server),
             _ => None,
         }
+    }
+
+    /// What went wrong with TLS, for an [`Error::Tls`] (looking through
+    /// [`Error::Poisoned`]).
+    pub fn tls_kind(&self) -> Option<TlsErrorKind> {
+        match self.root() {
+            Error::Tls { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// Whether a server refused the client's credentials
+    /// ([`Error::Auth`], looking through [`Error::Poisoned`]).
+    pub fn is_auth_error(&self) -> bool {
+        matches!(self.root(), Error::Auth { .. })
     }
 }
 
@@ -282,6 +336,52 @@ impl From<ProtocolError> for Error {
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Io(Arc::new(e))
+    }
+}
+
+/// What went wrong in an [`Error::Tls`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsErrorKind {
+    /// The server's certificate is not signed by a trusted certificate
+    /// authority (see the client's root store and CA files).
+    UnknownIssuer,
+    /// The server's certificate is not valid for the name the client
+    /// checked (the host, or the configured server name).
+    NameMismatch,
+    /// The server's certificate has expired or is not valid yet.
+    Expired,
+    /// Another problem with the server's certificate (revoked, badly
+    /// encoded, bad signature, not for a server, ...).
+    BadCertificate,
+    /// The server refused the client's certificate, or required one and
+    /// none was configured.
+    ClientCertRefused,
+    /// The server does not speak TLS: it answered the handshake in plain
+    /// text.
+    NotTls,
+    /// The handshake failed otherwise (no protocol version or cipher suite
+    /// in common, an alert from the server, ...).
+    Handshake,
+    /// The TLS session failed after the handshake (a corrupt record, an
+    /// alert).
+    Session,
+}
+
+impl std::fmt::Display for TlsErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsErrorKind::UnknownIssuer => {
+                "the server's certificate is not signed by a trusted authority"
+            }
+            TlsErrorKind::NameMismatch => "the server's certificate is not valid for its name",
+            TlsErrorKind::Expired => "the server's certificate has expired or is not valid yet",
+            TlsErrorKind::BadCertificate => "the server's certificate is invalid",
+            TlsErrorKind::ClientCertRefused => "the server refused the client certificate",
+            TlsErrorKind::NotTls => "the server does not speak TLS",
+            TlsErrorKind::Handshake => "the handshake failed",
+            TlsErrorKind::Session => "the session failed",
+        })
     }
 }
 

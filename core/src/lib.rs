@@ -100,6 +100,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod auth;
 pub mod client;
 pub mod cluster;
 pub mod connection;
@@ -113,7 +114,7 @@ pub mod response;
 pub mod stats;
 
 pub use connection::{Completion, Config, Connection, RequestId, DEFAULT_MAX_VALUE_LEN};
-pub use error::{Error, ErrorKind, ProtocolError};
+pub use error::{Error, ErrorKind, ProtocolError, TlsErrorKind};
 pub use expiry::Expiry;
 pub use into_bytes::IntoBytes;
 pub use key::KeyError;

@@ -45,8 +45,15 @@ impl<T: Commands + FromConfig + Clone + Send + Sync + 'static> TestClient for T 
 // ---- helpers ----
 
 /// Build the client configured by `builder`; panics on a configuration
-/// error.
+/// error. When the suite runs over TLS, the client trusts the test
+/// authority ([`crate::tls::Pki::ca_file`]).
 pub fn build<C: FromConfig>(builder: ClientBuilder<C>) -> C {
+    #[cfg(feature = "tls")]
+    let builder = if crate::tls::is_suite_over_tls() {
+        builder.tls_ca_file(crate::tls::Pki::get().ca_file())
+    } else {
+        builder
+    };
     builder
         .build()
         .unwrap_or_else(|e| panic!("client config: {e}"))
@@ -170,10 +177,18 @@ struct StatsProbe {
 
 impl StatsProbe {
     fn open(server: &Memcached) -> StatsProbe {
-        let stream = TcpStream::connect(server.addr()).expect("connect the stats probe");
+        let mut stream = TcpStream::connect(server.plain_addr()).expect("connect the stats probe");
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("probe timeout");
+        if !server.login_request().is_empty() {
+            stream
+                .write_all(server.login_request())
+                .expect("probe login");
+            let mut stored = [0u8; 8];
+            stream.read_exact(&mut stored).expect("probe login reply");
+            assert_eq!(&stored, b"STORED\r\n", "the probe's login");
+        }
         StatsProbe { stream }
     }
 
@@ -1532,8 +1547,14 @@ pub fn pool_exhausted_names_the_server<C: TestClient>() {
 /// [`TestClient`]): one `#[test]` per suite function.
 #[macro_export]
 macro_rules! conformance_suite {
+    (over_tls $client:ty) => {
+        $crate::conformance_suite!(@suite $client; $crate::tls::suite_over_tls());
+    };
     ($client:ty) => {
-        $crate::conformance_suite!(@tests $client;
+        $crate::conformance_suite!(@suite $client; ());
+    };
+    (@suite $client:ty; $setup:expr) => {
+        $crate::conformance_suite!(@tests $client; $setup;
             get_miss_is_none,
             set_get_roundtrip,
             flags_and_expiry,
@@ -1569,10 +1590,11 @@ macro_rules! conformance_suite {
             one_deadline_per_call,
         );
     };
-    (@tests $client:ty; $($name:ident),* $(,)?) => {
+    (@tests $client:ty; $setup:expr; $($name:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
+                $setup;
                 $crate::conformance::$name::<$client>();
             }
         )*
@@ -1584,8 +1606,14 @@ macro_rules! conformance_suite {
 /// `max_in_flight` instead and do not run these.
 #[macro_export]
 macro_rules! pool_suite {
+    (over_tls $client:ty) => {
+        $crate::pool_suite!(@suite $client; $crate::tls::suite_over_tls());
+    };
     ($client:ty) => {
-        $crate::conformance_suite!(@tests $client;
+        $crate::pool_suite!(@suite $client; ());
+    };
+    (@suite $client:ty; $setup:expr) => {
+        $crate::conformance_suite!(@tests $client; $setup;
             pool_bounds_connections_per_server,
             pool_exhausted_names_the_server,
         );

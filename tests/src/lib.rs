@@ -47,6 +47,21 @@
 //! memwire_tests::conformance_suite!(memwire_tests::BlockOn<memwire::smol::Client, memwire_tests::Smol>);
 //! ```
 //!
+//! # TLS and authentication
+//!
+//! With the `tls` feature, [`tls::Pki`] makes test certificates at run time
+//! and [`MemcachedBuilder::tls`] starts a server with `-Z`;
+//! [`MemcachedBuilder::auth`] starts one with `-Y`. A suite runs over TLS
+//! with its macro's `over_tls` form (see [`tls::suite_over_tls`]):
+//!
+//! ```text
+//! memwire_tests::conformance_suite!(over_tls memwire::blocking::Client);
+//! ```
+//!
+//! The cases of TLS and authentication themselves (mutual TLS, refused
+//! certificates, logins, ...) are the [`secure`] suite:
+//! `memwire_tests::secure_suite!(memwire::blocking::Client);`.
+//!
 //! # Faults
 //!
 //! [`fault_proxy::FaultProxy`] sits between a client and a real server and
@@ -60,8 +75,12 @@ pub mod conformance;
 pub mod fault_proxy;
 mod meta_client;
 pub mod resilience;
+#[cfg(feature = "tls")]
+pub mod secure;
 pub mod seed;
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 #[cfg(feature = "smol")]
 pub use block_on::Smol;

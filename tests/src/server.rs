@@ -91,7 +91,19 @@ pub struct Memcached {
     bin: PathBuf,
     extra_args: Vec<OsString>,
     endpoint: Endpoint,
+    /// The login the harness's own connections send first (`-Y`), and the
+    /// file of credentials memcached reads.
+    login: Option<Login>,
     process: Mutex<Option<Process>>,
+}
+
+/// A server's `-Y` credentials.
+#[derive(Debug)]
+struct Login {
+    /// The login request (memcached's documented `set`).
+    request: Vec<u8>,
+    /// The `-Y` file, removed with the server.
+    file: PathBuf,
 }
 
 impl Memcached {
@@ -122,7 +134,7 @@ impl Memcached {
     /// For a unix-socket server, which has no port.
     pub fn port(&self) -> u16 {
         match &self.endpoint {
-            Endpoint::Tcp(port) => *port,
+            Endpoint::Tcp(port) | Endpoint::Tls { port, .. } => *port,
             Endpoint::Unix(path) => panic!(
                 "memcached on unix socket {} has no TCP port",
                 path.display()
@@ -132,20 +144,44 @@ impl Memcached {
 
     /// Where the server listens, as a string a client accepts:
     /// `"127.0.0.1:PORT"`, or the socket path for a unix-socket server.
+    /// A TLS server speaks TLS there: see [`Memcached::plain_addr`].
     pub fn addr(&self) -> String {
         match &self.endpoint {
-            Endpoint::Tcp(port) => format!("127.0.0.1:{port}"),
+            Endpoint::Tcp(port) | Endpoint::Tls { port, .. } => format!("127.0.0.1:{port}"),
             Endpoint::Unix(path) => path.display().to_string(),
         }
     }
 
-    /// The server as a URL: `"memcached://127.0.0.1:PORT"`, or the socket
-    /// path for a unix-socket server (memwire takes a bare path for those).
+    /// Where the server speaks plain text: [`Memcached::addr`], or for a
+    /// TLS server the second, plain-text listener the harness gives it
+    /// (`-l notls:...`), for raw connections of tests (stats probes, ...).
+    pub fn plain_addr(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Tls { plain, .. } => format!("127.0.0.1:{plain}"),
+            _ => self.addr(),
+        }
+    }
+
+    /// The server as a URL: `"memcached://127.0.0.1:PORT"`
+    /// (`"memcacheds://..."` for a TLS server), or the socket path for a
+    /// unix-socket server (memwire takes a bare path for those).
     pub fn url(&self) -> String {
         match &self.endpoint {
             Endpoint::Tcp(port) => format!("memcached://127.0.0.1:{port}"),
+            Endpoint::Tls { port, .. } => format!("memcacheds://127.0.0.1:{port}"),
             Endpoint::Unix(path) => path.display().to_string(),
         }
+    }
+
+    /// Whether the server serves TLS ([`MemcachedBuilder::tls`]).
+    pub fn is_tls(&self) -> bool {
+        matches!(self.endpoint, Endpoint::Tls { .. })
+    }
+
+    /// The login a raw connection must send first to a server started
+    /// with [`MemcachedBuilder::auth`] (empty otherwise).
+    pub fn login_request(&self) -> &[u8] {
+        self.login.as_ref().map_or(&[], |l| &l.request)
     }
 
     /// The unix socket path of a server started with
@@ -157,7 +193,7 @@ impl Memcached {
     pub fn socket_path(&self) -> &Path {
         match &self.endpoint {
             Endpoint::Unix(path) => path,
-            Endpoint::Tcp(port) => {
+            Endpoint::Tcp(port) | Endpoint::Tls { port, .. } => {
                 panic!("memcached on 127.0.0.1:{port} listens on TCP, not a unix socket")
             }
         }
@@ -204,7 +240,7 @@ impl Memcached {
         let mut guard = lock(&self.process);
         let deadline = Instant::now() + RESTART_TIMEOUT;
         loop {
-            match launch(&self.bin, &self.endpoint, &self.extra_args) {
+            match launch(&self.bin, &self.endpoint, &self.extra_args, self.login_request()) {
                 Ok(process) => {
                     *guard = Some(process);
                     return;
@@ -233,9 +269,11 @@ impl Memcached {
             Some(group) => format!("stats {group}\r\n"),
             None => "stats\r\n".to_owned(),
         };
+        let mut request_bytes = self.login_request().to_vec();
+        request_bytes.extend_from_slice(request.as_bytes());
         let reply = self
             .endpoint
-            .exchange(request.as_bytes(), Duration::from_secs(5))
+            .exchange(&request_bytes, Duration::from_secs(5))
             .unwrap_or_else(|e| panic!("stats from memcached on {} failed: {e}", self.endpoint));
         let text = String::from_utf8_lossy(&reply);
         if !text.ends_with("END\r\n") {
@@ -262,6 +300,9 @@ impl Drop for Memcached {
         if let Endpoint::Unix(path) = &self.endpoint {
             let _ = fs::remove_file(path);
         }
+        if let Some(login) = &self.login {
+            let _ = fs::remove_file(&login.file);
+        }
     }
 }
 
@@ -281,6 +322,31 @@ pub struct MemcachedBuilder {
     bin: Option<PathBuf>,
     args: Vec<OsString>,
     unix_socket: bool,
+    tls: Option<ServerTls>,
+    auth: Option<(String, String)>,
+}
+
+/// memcached's TLS settings (`-Z -o ssl_...`).
+#[derive(Debug, Clone)]
+struct ServerTls {
+    cert: PathBuf,
+    key: PathBuf,
+    /// Require a client certificate signed by this authority.
+    client_ca: Option<PathBuf>,
+}
+
+impl ServerTls {
+    fn args(&self) -> Vec<OsString> {
+        let mut options = OsString::from("ssl_chain_cert=");
+        options.push(&self.cert);
+        options.push(",ssl_key=");
+        options.push(&self.key);
+        if let Some(ca) = &self.client_ca {
+            options.push(",ssl_verify_mode=2,ssl_ca_cert=");
+            options.push(ca);
+        }
+        vec!["-Z".into(), "-o".into(), options]
+    }
 }
 
 impl MemcachedBuilder {
@@ -310,6 +376,45 @@ impl MemcachedBuilder {
         self
     }
 
+    /// Serves TLS (`-Z`) with the test server certificate
+    /// ([`Pki::server`](crate::tls::Pki::server), valid for `127.0.0.1` and
+    /// `localhost`): [`Memcached::url`] says `memcacheds://`. The harness
+    /// also opens a plain-text listener for its own connections
+    /// ([`Memcached::plain_addr`]). Not for unix sockets.
+    #[cfg(feature = "tls")]
+    pub fn tls(self) -> Self {
+        let server = crate::tls::Pki::get().server();
+        self.tls_cert(&server.cert, &server.key)
+    }
+
+    /// Serves TLS with this certificate chain and key (PEM files).
+    pub fn tls_cert(mut self, cert: &Path, key: &Path) -> Self {
+        let client_ca = self.tls.take().and_then(|t| t.client_ca);
+        self.tls = Some(ServerTls {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            client_ca,
+        });
+        self
+    }
+
+    /// Requires a client certificate signed by the authority of `ca` (a
+    /// PEM file): `ssl_verify_mode=2`. Needs [`MemcachedBuilder::tls`] or
+    /// [`MemcachedBuilder::tls_cert`] too.
+    pub fn require_client_cert(mut self, ca: &Path) -> Self {
+        if let Some(tls) = &mut self.tls {
+            tls.client_ca = Some(ca.to_owned());
+        }
+        self
+    }
+
+    /// Requires ASCII authentication (`-Y`) with these credentials. The
+    /// harness's own connections log in first.
+    pub fn auth(mut self, username: &str, password: &str) -> Self {
+        self.auth = Some((username.to_owned(), password.to_owned()));
+        self
+    }
+
     /// Uses this memcached binary instead of `MEMCACHED_BIN` or `PATH`.
     pub fn binary(mut self, path: impl Into<PathBuf>) -> Self {
         self.bin = Some(path.into());
@@ -325,24 +430,55 @@ impl MemcachedBuilder {
     /// When no memcached binary is found, or when the server does not accept
     /// connections within about 5 seconds (the message includes its stderr).
     pub fn start(self) -> Memcached {
+        #[cfg(feature = "tls")]
+        let this = if crate::tls::is_suite_over_tls() && self.tls.is_none() && !self.unix_socket {
+            self.tls()
+        } else {
+            self
+        };
+        #[cfg(not(feature = "tls"))]
+        let this = self;
+        this.spawn()
+    }
+
+    fn spawn(self) -> Memcached {
         let bin = match self.bin {
             Some(bin) if bin.is_file() => bin,
             Some(bin) => panic!("{NOT_FOUND} ({} is not a file)", bin.display()),
             None => find_binary(),
         };
+        let mut args = self.tls.as_ref().map(ServerTls::args).unwrap_or_default();
+        let login = self.auth.as_ref().map(|(user, password)| {
+            let file = fresh_path("auth");
+            fs::write(&file, format!("{user}:{password}\n"))
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
+            args.extend(["-Y".into(), file.clone().into_os_string()]);
+            let payload = format!("{user} {password}");
+            let request = format!("set auth 0 0 {}\r\n{payload}\r\n", payload.len());
+            Login {
+                request: request.into_bytes(),
+                file,
+            }
+        });
+        args.extend(self.args);
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
-            let endpoint = if self.unix_socket {
-                Endpoint::Unix(fresh_socket_path())
-            } else {
-                Endpoint::Tcp(free_port())
+            let endpoint = match (self.unix_socket, &self.tls) {
+                (true, _) => Endpoint::Unix(fresh_socket_path()),
+                (false, None) => Endpoint::Tcp(free_port()),
+                (false, Some(_)) => Endpoint::Tls {
+                    port: free_port(),
+                    plain: free_port(),
+                },
             };
-            match launch(&bin, &endpoint, &self.args) {
+            let login_request = login.as_ref().map_or(&[][..], |l| &l.request);
+            match launch(&bin, &endpoint, &args, login_request) {
                 Ok(process) => {
                     return Memcached {
                         bin,
-                        extra_args: self.args,
+                        extra_args: args,
                         endpoint,
+                        login,
                         process: Mutex::new(Some(process)),
                     }
                 }
@@ -361,6 +497,9 @@ impl MemcachedBuilder {
 enum Endpoint {
     /// `127.0.0.1:port`.
     Tcp(u16),
+    /// TLS on `127.0.0.1:port`, and plain text on `127.0.0.1:plain` for
+    /// the harness.
+    Tls { port: u16, plain: u16 },
     /// A unix socket path.
     Unix(PathBuf),
 }
@@ -369,6 +508,9 @@ impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Endpoint::Tcp(port) => write!(f, "127.0.0.1:{port}"),
+            Endpoint::Tls { port, plain } => {
+                write!(f, "127.0.0.1:{port} (TLS; plain text on port {plain})")
+            }
             Endpoint::Unix(path) => write!(f, "unix socket {}", path.display()),
         }
     }
@@ -386,15 +528,24 @@ impl Endpoint {
                 "-U".into(),
                 "0".into(),
             ],
+            Endpoint::Tls { port, plain } => vec![
+                "-l".into(),
+                format!("notls:127.0.0.1:{plain},127.0.0.1:{port}").into(),
+                "-p".into(),
+                port.to_string().into(),
+                "-U".into(),
+                "0".into(),
+            ],
             Endpoint::Unix(path) => vec!["-s".into(), path.into(), "-U".into(), "0".into()],
         }
     }
 
-    /// Connects, sends `request` and reads until a line that ends a
-    /// memcached reply (`END`, `ERROR`, ...) or until the server closes.
+    /// Connects (to the plain-text listener of a TLS server), sends
+    /// `request` and reads until a line that ends a memcached reply (`END`,
+    /// `ERROR`, ...) or until the server closes.
     fn exchange(&self, request: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
         match self {
-            Endpoint::Tcp(port) => {
+            Endpoint::Tcp(port) | Endpoint::Tls { plain: port, .. } => {
                 let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
                 let stream = TcpStream::connect_timeout(&addr, timeout)?;
                 stream.set_read_timeout(Some(timeout))?;
@@ -484,8 +635,14 @@ impl Process {
     }
 }
 
-/// Spawns memcached for `endpoint` and waits until that very process answers.
-fn launch(bin: &Path, endpoint: &Endpoint, extra_args: &[OsString]) -> Result<Process, Failure> {
+/// Spawns memcached for `endpoint` and waits until that very process
+/// answers (after `login`, for a server with `-Y`).
+fn launch(
+    bin: &Path,
+    endpoint: &Endpoint,
+    extra_args: &[OsString],
+    login: &[u8],
+) -> Result<Process, Failure> {
     if let Endpoint::Unix(path) = endpoint {
         let _ = fs::remove_file(path);
     }
@@ -546,7 +703,8 @@ fn launch(bin: &Path, endpoint: &Endpoint, extra_args: &[OsString]) -> Result<Pr
         }
         // `stats` names the pid that answers: a server left on this port by
         // someone else must not pass for ours (ours then fails to bind).
-        if let Ok(reply) = endpoint.exchange(b"stats\r\n", Duration::from_millis(500)) {
+        let probe = [login, b"stats\r\n"].concat();
+        if let Ok(reply) = endpoint.exchange(&probe, Duration::from_millis(500)) {
             let text = String::from_utf8_lossy(&reply);
             match parse_stats(&text).get("pid") {
                 Some(answering) if *answering == pid.to_string() => return Ok(process),
@@ -621,18 +779,24 @@ fn running_as_root() -> bool {
 
 /// A socket path no other server of this process uses.
 fn fresh_socket_path() -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let name = format!(
-        "memwire-{}-{}.sock",
-        process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    let path = env::temp_dir().join(&name);
+    let path = fresh_path("sock");
     if path.as_os_str().len() <= MAX_SOCKET_PATH {
         path
     } else {
-        Path::new("/tmp").join(name)
+        Path::new("/tmp").join(path.file_name().unwrap_or_default())
     }
+}
+
+/// A path under the temporary directory no other file of this process
+/// uses, ending in `.suffix`.
+fn fresh_path(suffix: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "memwire-{}-{}.{suffix}",
+        process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    env::temp_dir().join(name)
 }
 
 /// Locks a mutex, ignoring poisoning (a panicking test must not break
@@ -777,7 +941,7 @@ mod tests {
         let first = Memcached::start();
         // Pretend free_port handed out a taken port: launch on it directly.
         let bin = find_binary();
-        match launch(&bin, &Endpoint::Tcp(first.port()), &[]) {
+        match launch(&bin, &Endpoint::Tcp(first.port()), &[], &[]) {
             Err(Failure::AddrInUse(stderr)) => assert!(stderr.contains("in use"), "{stderr}"),
             Err(Failure::Fatal(message)) => panic!("expected AddrInUse, got {message}"),
             Ok(mut process) => {

@@ -684,3 +684,52 @@ fn bench_reports_values_of_the_wrong_key() {
     memwire(&server.addr(), &["bench", "--workers", "0"]).exits(2);
     memwire(&server.addr(), &["bench", "--ops", "5", "--duration", "1"]).exits(2);
 }
+
+/// Over TLS with a login: `--tls-ca` trusts the test authority,
+/// `--username`/`--password` log in; a wrong password is a connection
+/// error (exit 3) naming the server, and an untrusted certificate too.
+#[cfg(feature = "tls")]
+#[test]
+fn tls_and_credentials() {
+    let server = Memcached::builder().tls().auth("alice", "s3cret").start();
+    let ca = memwire_tests::tls::Pki::get().ca_file();
+    let ca = ca.to_str().expect("a UTF-8 path");
+    let login = ["--username", "alice", "--password", "s3cret"];
+    let tls = ["--tls-ca", ca];
+    let args = |rest: &[&'static str]| -> Vec<&str> {
+        tls.iter()
+            .chain(&login)
+            .copied()
+            .chain(rest.iter().copied())
+            .collect()
+    };
+    memwire(&server.url(), &args(&["set", "k", "secure"])).ok();
+    let got = memwire(&server.url(), &args(&["get", "k"])).ok();
+    assert_eq!(got.stdout, "secure\n");
+    let version = memwire(&server.url(), &args(&["version", "--json"])).ok();
+    assert!(version.stdout.contains("memcacheds://"), "{version:?}");
+
+    let wrong = memwire(
+        &server.url(),
+        &[
+            "--tls-ca",
+            ca,
+            "--username",
+            "alice",
+            "--password",
+            "nope",
+            "get",
+            "k",
+        ],
+    );
+    assert_eq!(wrong.code, 3, "{wrong:?}");
+    assert!(
+        wrong.stderr.contains("refused the credentials"),
+        "{wrong:?}"
+    );
+    assert!(wrong.stderr.contains(&server.url()), "{wrong:?}");
+
+    let untrusted = memwire(&server.url(), &[&login[..], &["get", "k"]].concat());
+    assert_eq!(untrusted.code, 3, "{untrusted:?}");
+    assert!(untrusted.stderr.contains("TLS with"), "{untrusted:?}");
+}

@@ -13,6 +13,11 @@
 //!   one pipelined connection per server shared by every task; dropping a
 //!   future is safe.
 //!
+//! With the `tls` feature, `memcacheds://` servers are reached over TLS
+//! (rustls) on every transport: see [`ClientBuilder::tls_ca_file`] and the
+//! README's TLS section. With or without it,
+//! [`ClientBuilder::credentials`] log in to servers started with `-Y`.
+//!
 //! Everything a client decides — key placement (libmemcached-compatible
 //! ketama), multi-key fan-out and reassembly, the failure policy — is
 //! decided once in [`memwire_core::client`]; a transport only moves bytes.
@@ -51,6 +56,13 @@ mod commands;
     feature = "smol",
     feature = "tokio"
 ))]
+mod connector;
+#[cfg(any(
+    feature = "blocking",
+    feature = "mio",
+    feature = "smol",
+    feature = "tokio"
+))]
 mod net;
 
 #[cfg(feature = "blocking")]
@@ -72,6 +84,13 @@ pub mod tokio;
 
 pub use async_commands::AsyncCommands;
 pub use commands::Commands;
+#[cfg(any(
+    feature = "blocking",
+    feature = "mio",
+    feature = "smol",
+    feature = "tokio"
+))]
+pub use connector::Connector;
 
 /// Lock `m`, going on with the data when another thread panicked while
 /// holding it: every critical section leaves the data consistent.

@@ -1,9 +1,9 @@
 //! One socket layer for every transport: TCP (with `TCP_NODELAY`) and Unix
 //! streams as std sockets, connected blocking within a deadline or started
 //! non-blocking, and the path from a read or write into a core
-//! [`Connection`]. The blocking transport uses the sockets as they are;
-//! mio registers their file descriptors; the async runtimes wrap them in
-//! their reactors.
+//! [`Connection`] ([`wire::Wire`]: plain text or TLS, and the login). The
+//! blocking transport uses the sockets as they are; mio registers their
+//! file descriptors; the async runtimes wrap them in their reactors.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,6 +16,12 @@ use std::time::{Duration, Instant};
 
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Connection, Error};
+
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
+#[cfg(feature = "tls")]
+pub(crate) mod tls_config;
+pub(crate) mod wire;
 
 /// Bytes read from a socket per read call.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
@@ -34,7 +40,7 @@ pub(crate) enum Stream {
 pub(crate) fn resolve(addr: &ServerAddr) -> Result<Option<Vec<SocketAddr>>, Error> {
     use std::net::ToSocketAddrs;
     match addr {
-        ServerAddr::Tcp { host, port } => {
+        ServerAddr::Tcp { host, port, .. } => {
             let found: Vec<SocketAddr> = (host.as_str(), *port)
                 .to_socket_addrs()
                 .map_err(|e| Error::connect(addr, e))?
@@ -269,37 +275,6 @@ pub(crate) enum Io {
     Blocked,
     /// The socket is finished: the connection was told (closed or failed).
     Done,
-}
-
-/// Apply the result of reading into `buf` to `conn`: bytes are fed to it,
-/// EOF closes it, an error fails it with [`Error::Io`].
-pub(crate) fn apply_read(conn: &mut Connection, buf: &[u8], read: io::Result<usize>) -> Io {
-    match read {
-        Ok(0) => {
-            conn.handle_close();
-            Io::Done
-        }
-        Ok(n) => {
-            conn.handle_input(buf.get(..n).unwrap_or_default());
-            Io::Progress
-        }
-        Err(e) => apply_error(conn, e),
-    }
-}
-
-/// Apply the result of writing `conn`'s pending output.
-pub(crate) fn apply_write(conn: &mut Connection, written: io::Result<usize>) -> Io {
-    match written {
-        Ok(0) => {
-            conn.handle_failure(io::Error::from(io::ErrorKind::WriteZero).into());
-            Io::Done
-        }
-        Ok(n) => {
-            conn.advance_output(n);
-            Io::Progress
-        }
-        Err(e) => apply_error(conn, e),
-    }
 }
 
 fn apply_error(conn: &mut Connection, e: io::Error) -> Io {

@@ -3,8 +3,11 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::Credentials;
+use crate::client::tls::{ClientCert, TlsConfig};
 use crate::client::{FailurePolicy, HealthHook, Router};
 
 /// The protocol a client's operations speak. Both share a connection, so a
@@ -80,9 +83,22 @@ pub struct ClientConfig {
     pub retry_reads: bool,
     /// Called on every server up/down transition.
     pub health_hook: Option<HealthHook>,
+    /// How TLS servers (`memcacheds://`) are verified, and whether every
+    /// TCP server uses TLS. The TLS handshake of a new connection happens
+    /// within the deadline of the call that needs the connection.
+    pub tls: TlsConfig,
+    /// Credentials for memcached's ASCII authentication (`-Y`), sent on
+    /// every new connection before any request (after the TLS handshake).
+    pub credentials: Option<Credentials>,
 }
 
 impl ClientConfig {
+    /// Whether the connections to `addr` use TLS (see
+    /// [`TlsConfig::applies_to`]).
+    pub fn uses_tls(&self, addr: &ServerAddr) -> bool {
+        self.tls.applies_to(addr)
+    }
+
     /// The router (placement and limits) for these servers.
     ///
     /// # Errors
@@ -173,6 +189,9 @@ pub struct ClientBuilder<C = ClientConfig> {
     eject_failed_servers: bool,
     retry_reads: bool,
     health_hook: Option<HealthHook>,
+    tls: TlsConfig,
+    /// Checked when given; an error is reported by [`ClientBuilder::config`].
+    credentials: Option<Result<Credentials, ConfigError>>,
     _client: PhantomData<fn() -> C>,
 }
 
@@ -194,6 +213,8 @@ impl<C> fmt::Debug for ClientBuilder<C> {
             .field("eject_failed_servers", &self.eject_failed_servers)
             .field("retry_reads", &self.retry_reads)
             .field("health_hook", &self.health_hook)
+            .field("tls", &self.tls)
+            .field("credentials", &self.credentials)
             .finish()
     }
 }
@@ -203,6 +224,8 @@ impl<C> Clone for ClientBuilder<C> {
         ClientBuilder {
             servers: self.servers.clone(),
             health_hook: self.health_hook.clone(),
+            tls: self.tls.clone(),
+            credentials: self.credentials.clone(),
             _client: PhantomData,
             ..*self
         }
@@ -224,6 +247,8 @@ impl<C> Default for ClientBuilder<C> {
             eject_failed_servers: false,
             retry_reads: true,
             health_hook: None,
+            tls: TlsConfig::default(),
+            credentials: None,
             _client: PhantomData,
         }
     }
@@ -254,6 +279,8 @@ impl<C> ClientBuilder<C> {
             eject_failed_servers: self.eject_failed_servers,
             retry_reads: self.retry_reads,
             health_hook: self.health_hook,
+            tls: self.tls,
+            credentials: self.credentials,
             _client: PhantomData,
         }
     }
@@ -361,12 +388,79 @@ impl<C> ClientBuilder<C> {
         self
     }
 
+    /// Use TLS with every TCP server, not only those given as
+    /// `memcacheds://` ([`TlsConfig::enabled`]; off by default). Needs the
+    /// `tls` feature of `memwire`.
+    pub fn tls(mut self, enabled: bool) -> Self {
+        self.tls.enabled = enabled;
+        self
+    }
+
+    /// Also trust the certificate authorities of this PEM file (a private
+    /// CA); may be given several times.
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.ca_files.push(path.into());
+        self
+    }
+
+    /// Whether to trust the built-in roots (Mozilla's and/or the
+    /// platform's, as compiled in; default on). Off, only the CA files
+    /// given are trusted.
+    pub fn tls_built_in_roots(mut self, trust: bool) -> Self {
+        self.tls.built_in_roots = trust;
+        self
+    }
+
+    /// Send `name` (SNI) and check the servers' certificates against it
+    /// instead of their host names.
+    pub fn tls_server_name(mut self, name: impl Into<String>) -> Self {
+        self.tls.server_name = Some(name.into());
+        self
+    }
+
+    /// Present this certificate to servers that ask for one (mutual TLS):
+    /// PEM files of the chain (own certificate first) and of its key.
+    pub fn tls_client_cert(
+        mut self,
+        cert_chain: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.tls.client_cert = Some(ClientCert {
+            cert_chain: cert_chain.into(),
+            key: key.into(),
+        });
+        self
+    }
+
+    /// **Dangerous, for tests only**: accept any server certificate —
+    /// expired, self-signed, for another name — without checking it.
+    /// Anyone on the path can then read and change the traffic.
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.tls.danger_accept_invalid_certs = accept;
+        self
+    }
+
+    /// Set all TLS settings at once ([`ClientConfig::tls`]).
+    pub fn tls_config(mut self, tls: TlsConfig) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Log in with these credentials on every new connection (memcached's
+    /// ASCII authentication, `-Y`). They are checked by
+    /// [`ClientBuilder::config`] and never shown by `Debug`.
+    pub fn credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials::new(username, password));
+        self
+    }
+
     /// Parse and check everything.
     ///
     /// # Errors
     ///
     /// [`ConfigError`] for an empty server list, an address that does not
-    /// parse, a zero timeout or a zero connection or request limit.
+    /// parse, a zero timeout, a zero connection or request limit, or
+    /// unusable credentials.
     pub fn config(self) -> Result<ClientConfig, ConfigError> {
         if self.servers.is_empty() {
             return Err(ConfigError::NoServers);
@@ -398,6 +492,7 @@ impl<C> ClientBuilder<C> {
                 Err(error) => Err(ConfigError::Address { input, error }),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let credentials = self.credentials.transpose()?;
         Ok(ClientConfig {
             servers,
             connect_timeout: self.connect_timeout,
@@ -411,6 +506,8 @@ impl<C> ClientBuilder<C> {
             eject_failed_servers: self.eject_failed_servers,
             retry_reads: self.retry_reads,
             health_hook: self.health_hook,
+            tls: self.tls,
+            credentials,
         })
     }
 
@@ -445,6 +542,12 @@ pub enum ConfigError {
     ZeroTimeout(&'static str),
     /// A connection or request limit was zero (holds its name).
     ZeroLimit(&'static str),
+    /// The credentials are unusable (holds why).
+    Credentials(&'static str),
+    /// The TLS settings are unusable: a CA or certificate file that does
+    /// not read, no root to trust, TLS asked for in a build without the
+    /// `tls` feature, ... (holds why).
+    Tls(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -455,6 +558,8 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroTimeout(name) | ConfigError::ZeroLimit(name) => {
                 write!(f, "{name} must not be zero")
             }
+            ConfigError::Credentials(why) => write!(f, "unusable credentials: {why}"),
+            ConfigError::Tls(why) => write!(f, "unusable TLS settings: {why}"),
         }
     }
 }
@@ -506,6 +611,40 @@ mod tests {
                 .config()
                 .err(),
             Some(ConfigError::ZeroLimit("max_in_flight"))
+        );
+    }
+
+    #[test]
+    fn tls_and_credentials() {
+        let b = ClientBuilder::new()
+            .server("memcacheds://a:1")
+            .server("b:2")
+            .server("/tmp/m.sock")
+            .tls_ca_file("/ca.pem")
+            .tls_server_name("cache.internal")
+            .credentials("alice", "s3cret");
+        assert!(!format!("{b:?}").contains("s3cret"), "{b:?}");
+        let c = b.clone().config().unwrap();
+        let uses: Vec<bool> = c.servers.iter().map(|(a, _)| c.uses_tls(a)).collect();
+        assert_eq!(uses, [true, false, false]);
+        assert_eq!(c.tls.ca_files, [PathBuf::from("/ca.pem")]);
+        assert_eq!(c.tls.server_name.as_deref(), Some("cache.internal"));
+        assert_eq!(
+            c.credentials.as_ref().map(Credentials::username),
+            Some("alice")
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let all = b.tls(true).config().unwrap();
+        let uses: Vec<bool> = all.servers.iter().map(|(a, _)| all.uses_tls(a)).collect();
+        assert_eq!(uses, [true, true, false], "a unix socket stays local");
+        let bad = ClientBuilder::new()
+            .server("a")
+            .credentials("a b", "c")
+            .config();
+        assert!(matches!(bad, Err(ConfigError::Credentials(_))), "{bad:?}");
+        assert_eq!(
+            ConfigError::Tls("no roots".into()).to_string(),
+            "unusable TLS settings: no roots"
         );
     }
 

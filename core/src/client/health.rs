@@ -38,8 +38,10 @@ pub enum HealthEvent<'a> {
 /// Whether a connection given up because of `cause` counts as a failure of
 /// its server: a timeout, an I/O error, the server closing the connection
 /// or breaking the protocol do; the caller's mistakes, per-request replies
-/// and the client's own fail-fast errors do not. [`Error::Poisoned`] is
-/// judged by its root cause.
+/// and the client's own fail-fast errors do not, and neither do a failed
+/// TLS handshake or a refused login — the server is up, the client's
+/// settings do not match it, and every call should say so rather than
+/// "down". [`Error::Poisoned`] is judged by its root cause.
 ///
 /// ```
 /// use memwire_core::client::counts_against_server;
@@ -47,6 +49,8 @@ pub enum HealthEvent<'a> {
 /// assert!(counts_against_server(&Error::Timeout));
 /// assert!(!counts_against_server(&Error::NotFound));
 /// assert!(!counts_against_server(&Error::NoServer("down".into())));
+/// let refused = Error::Auth { server: "h:1".into(), message: "authentication failure".into() };
+/// assert!(!counts_against_server(&refused));
 /// ```
 pub fn counts_against_server(cause: &Error) -> bool {
     matches!(

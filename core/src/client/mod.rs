@@ -80,6 +80,7 @@ pub mod ops;
 mod reply;
 mod router;
 pub mod stampede;
+mod tls;
 mod translate;
 
 pub use config::{
@@ -92,3 +93,4 @@ pub use operation::{Call, Dispatch, Operation};
 pub use ops::{PerServer, StoreOptions};
 pub use reply::FromResponse;
 pub use router::{FailurePolicy, HealthHook, Router};
+pub use tls::{ClientCert, TlsConfig};

@@ -9,11 +9,14 @@
 //! | `[::1]:11211`, `[::1]`             | TCP over IPv6 (brackets required)    |
 //! | `memcached://host:port`            | TCP                                  |
 //! | `memcached://host`, `memcached://host/` | TCP, port 11211                 |
+//! | `memcacheds://host:port`, `memcacheds://host` | TCP with TLS              |
 //! | `/path/to.sock`, `./rel.sock`, `../rel.sock` | Unix domain socket         |
 //! | `unix:PATH`, `unix://PATH`         | Unix domain socket                   |
 //! | `memcached:///path/to.sock`        | Unix domain socket (`/path/to.sock`) |
 //!
-//! The scheme is matched case-insensitively. Host names may contain ASCII
+//! `memcacheds://` asks for TLS (see [`ServerAddr::Tcp`]'s `tls`); a unix
+//! socket is local and never uses it. The scheme is matched
+//! case-insensitively. Host names may contain ASCII
 //! letters, digits, `-`, `.` and `_`; a bracketed IPv6 address may contain hex
 //! digits, `:`, `.` and a `%zone` suffix. No name resolution happens here.
 
@@ -31,8 +34,12 @@ pub const DEFAULT_PORT: u16 = 11211;
 /// ```
 /// # use memwire_core::cluster::address::ServerAddr;
 /// let addr: ServerAddr = "memcached://cache-1/".parse()?;
-/// assert_eq!(addr, ServerAddr::Tcp { host: "cache-1".into(), port: 11211 });
+/// assert_eq!(addr, ServerAddr::tcp("cache-1", 11211));
 /// assert_eq!(addr.to_string(), "cache-1:11211");
+///
+/// let secure = ServerAddr::parse("memcacheds://cache-1:11212")?;
+/// assert_eq!(secure, ServerAddr::Tcp { host: "cache-1".into(), port: 11212, tls: true });
+/// assert_eq!(secure.to_string(), "memcacheds://cache-1:11212");
 ///
 /// let v6 = ServerAddr::parse("[::1]:11212")?;
 /// assert_eq!(v6.to_string(), "[::1]:11212");
@@ -50,12 +57,31 @@ pub enum ServerAddr {
         host: String,
         /// TCP port, never 0 when produced by [`ServerAddr::parse`].
         port: u16,
+        /// Whether the connection is secured with TLS (`memcacheds://`).
+        /// It does not change placement: a TLS server gets the same keys
+        /// as the same `host:port` in plain text, so clients of both kinds
+        /// share a cluster.
+        tls: bool,
     },
     /// A Unix domain socket at this path.
     Unix(PathBuf),
 }
 
 impl ServerAddr {
+    /// A plain-text TCP server.
+    pub fn tcp(host: impl Into<String>, port: u16) -> ServerAddr {
+        ServerAddr::Tcp {
+            host: host.into(),
+            port,
+            tls: false,
+        }
+    }
+
+    /// Whether the address asks for TLS (`memcacheds://`).
+    pub fn is_tls(&self) -> bool {
+        matches!(self, ServerAddr::Tcp { tls: true, .. })
+    }
+
     /// Parses a server address in any of the forms listed in the
     /// [module documentation](self).
     ///
@@ -64,7 +90,7 @@ impl ServerAddr {
     /// Returns an [`AddrError`] describing the first problem found: an empty
     /// input, an unknown scheme, an empty or malformed host, a port that is
     /// not a number from 1 to 65535, an unbracketed IPv6 address, a URL path,
-    /// or an empty socket path.
+    /// an empty socket path, or a unix socket asked for with TLS.
     pub fn parse(input: &str) -> Result<ServerAddr, AddrError> {
         let input = input.trim();
         if input.is_empty() {
@@ -77,8 +103,15 @@ impl ServerAddr {
         if input.starts_with('/') || input.starts_with("./") || input.starts_with("../") {
             return unix(input);
         }
-        let authority = if let Some(rest) = strip_prefix_ignore_case(input, "memcached://") {
+        let (scheme, tls) = match strip_prefix_ignore_case(input, "memcacheds://") {
+            Some(rest) => (Some(rest), true),
+            None => (strip_prefix_ignore_case(input, "memcached://"), false),
+        };
+        let authority = if let Some(rest) = scheme {
             if rest.starts_with('/') {
+                if tls {
+                    return Err(AddrError::TlsUnixSocket(input.to_owned()));
+                }
                 return unix(rest);
             }
             let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -91,7 +124,11 @@ impl ServerAddr {
         } else {
             input
         };
-        parse_authority(input, authority)
+        let mut addr = parse_authority(input, authority)?;
+        if let ServerAddr::Tcp { tls: secure, .. } = &mut addr {
+            *secure = tls;
+        }
+        Ok(addr)
     }
 }
 
@@ -104,11 +141,20 @@ impl FromStr for ServerAddr {
 }
 
 impl fmt::Display for ServerAddr {
-    /// Renders `host:port`, `[v6addr]:port`, or the socket path.
+    /// Renders `host:port`, `[v6addr]:port`, or the socket path; a TLS
+    /// server with its `memcacheds://` scheme.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServerAddr::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            ServerAddr::Tcp { host, port } => write!(f, "{host}:{port}"),
+            ServerAddr::Tcp { host, port, tls } => {
+                if *tls {
+                    f.write_str("memcacheds://")?;
+                }
+                if host.contains(':') {
+                    write!(f, "[{host}]:{port}")
+                } else {
+                    write!(f, "{host}:{port}")
+                }
+            }
             ServerAddr::Unix(path) => write!(f, "{}", path.display()),
         }
     }
@@ -120,8 +166,8 @@ impl fmt::Display for ServerAddr {
 pub enum AddrError {
     /// The input was empty or only whitespace.
     Empty,
-    /// The input had a `scheme://` prefix other than `memcached://` (holds the
-    /// scheme).
+    /// The input had a `scheme://` prefix other than `memcached://` and
+    /// `memcacheds://` (holds the scheme).
     UnsupportedScheme(String),
     /// A `memcached://` URL had a path, query or fragment (holds the input).
     UnexpectedPath(String),
@@ -140,6 +186,9 @@ pub enum AddrError {
     UnbracketedIpv6(String),
     /// A Unix socket form had an empty path.
     EmptySocketPath,
+    /// `memcacheds://` named a unix socket: TLS is for TCP servers (holds
+    /// the input).
+    TlsUnixSocket(String),
 }
 
 impl fmt::Display for AddrError {
@@ -148,7 +197,8 @@ impl fmt::Display for AddrError {
             AddrError::Empty => f.write_str("empty server address"),
             AddrError::UnsupportedScheme(scheme) => write!(
                 f,
-                "unsupported scheme `{scheme}://` in server address (expected `memcached://`)"
+                "unsupported scheme `{scheme}://` in server address \
+                 (expected `memcached://` or `memcacheds://`)"
             ),
             AddrError::UnexpectedPath(input) => write!(
                 f,
@@ -176,6 +226,10 @@ impl fmt::Display for AddrError {
                  brackets, e.g. `[::1]:11211`"
             ),
             AddrError::EmptySocketPath => f.write_str("empty unix socket path"),
+            AddrError::TlsUnixSocket(input) => write!(
+                f,
+                "`{input}` asks for TLS on a unix socket: TLS is for TCP servers"
+            ),
         }
     }
 }
@@ -240,10 +294,7 @@ fn parse_authority(input: &str, authority: &str) -> Result<ServerAddr, AddrError
         }
         (host, port)
     };
-    Ok(ServerAddr::Tcp {
-        host: host.to_owned(),
-        port,
-    })
+    Ok(ServerAddr::tcp(host, port))
 }
 
 /// Whether `host` looks like an IPv6 address, optionally with a `%zone`.
@@ -282,9 +333,14 @@ mod tests {
     use super::*;
 
     fn tcp(host: &str, port: u16) -> ServerAddr {
+        ServerAddr::tcp(host, port)
+    }
+
+    fn tls(host: &str, port: u16) -> ServerAddr {
         ServerAddr::Tcp {
             host: host.to_owned(),
             port,
+            tls: true,
         }
     }
 
@@ -328,6 +384,27 @@ mod tests {
         assert_eq!(ok("memcached://localhost:1/"), tcp("localhost", 1));
         assert_eq!(ok("MEMCACHED://Cache:2"), tcp("Cache", 2));
         assert_eq!(ok("memcached://[::1]:3/"), tcp("::1", 3));
+    }
+
+    #[test]
+    fn memcacheds_urls_ask_for_tls() {
+        assert_eq!(ok("memcacheds://cache:11300"), tls("cache", 11300));
+        assert_eq!(ok("MEMCACHEDS://cache/"), tls("cache", 11211));
+        assert_eq!(ok("memcacheds://[::1]:3"), tls("::1", 3));
+        assert!(ok("memcacheds://cache").is_tls());
+        assert!(!ok("memcached://cache").is_tls() && !ok("/tmp/s").is_tls());
+        assert_eq!(
+            err("memcacheds:///tmp/mc.sock"),
+            AddrError::TlsUnixSocket("memcacheds:///tmp/mc.sock".into())
+        );
+        assert_eq!(
+            err("memcacheds://h:1/x"),
+            AddrError::UnexpectedPath("memcacheds://h:1/x".into())
+        );
+        assert_eq!(tls("::1", 5).to_string(), "memcacheds://[::1]:5");
+        for input in ["memcacheds://a:1", "memcacheds://[::1]:2"] {
+            assert_eq!(ok(input).to_string(), input, "round trip");
+        }
     }
 
     #[test]

@@ -227,13 +227,16 @@ pub fn key_hash(key: &[u8]) -> u32 {
 /// let label = |s: &str| libmemcached_label(&s.parse().unwrap());
 /// assert_eq!(label("10.0.1.1:11211"), b"10.0.1.1");
 /// assert_eq!(label("cache:11212"), b"cache:11212");
+/// assert_eq!(label("memcacheds://cache:11212"), b"cache:11212"); // TLS: the same
 /// assert_eq!(label("/tmp/mc.sock"), b"/tmp/mc.sock:0");
 /// ```
 #[must_use]
 pub fn libmemcached_label(addr: &ServerAddr) -> Vec<u8> {
     match addr {
-        ServerAddr::Tcp { host, port } if *port == DEFAULT_PORT => host.as_bytes().to_vec(),
-        ServerAddr::Tcp { host, port } => format!("{host}:{port}").into_bytes(),
+        // TLS or not, the same label: TLS and plain-text clients share a
+        // cluster.
+        ServerAddr::Tcp { host, port, .. } if *port == DEFAULT_PORT => host.as_bytes().to_vec(),
+        ServerAddr::Tcp { host, port, .. } => format!("{host}:{port}").into_bytes(),
         ServerAddr::Unix(path) => {
             let mut label = path.as_os_str().as_encoded_bytes().to_vec();
             label.extend_from_slice(b":0");
@@ -318,10 +321,7 @@ mod tests {
         let servers: Vec<(ServerAddr, u32)> = SERVERS
             .iter()
             .map(|(host, weight)| {
-                let addr = ServerAddr::Tcp {
-                    host: (*host).to_owned(),
-                    port: 11211,
-                };
+                let addr = ServerAddr::tcp(*host, 11211);
                 (addr, *weight)
             })
             .collect();
@@ -502,6 +502,8 @@ mod tests {
         assert_eq!(label("[::1]:11211"), b"::1");
         assert_eq!(label("[::1]:5"), b"::1:5");
         assert_eq!(label("unix:/tmp/mc.sock"), b"/tmp/mc.sock:0");
+        assert_eq!(label("memcacheds://10.0.1.1"), b"10.0.1.1");
+        assert_eq!(label("memcacheds://[::1]:5"), b"::1:5");
         // A non-default port changes every point, hence placement.
         let a = Ketama::new(&[(label_addr("h", 11211), 1), (label_addr("g", 11211), 1)]);
         let b = Ketama::new(&[(label_addr("h", 11212), 1), (label_addr("g", 11211), 1)]);
@@ -509,10 +511,7 @@ mod tests {
     }
 
     fn label_addr(host: &str, port: u16) -> ServerAddr {
-        ServerAddr::Tcp {
-            host: host.to_owned(),
-            port,
-        }
+        ServerAddr::tcp(host, port)
     }
 
     /// Adding a server moves only the keys it takes over.

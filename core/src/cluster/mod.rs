@@ -248,4 +248,20 @@ mod tests {
             "10.0.1.7:11211"
         );
     }
+
+    /// TLS does not move keys: `memcacheds://` servers place every key
+    /// where the same `host:port` servers in plain text do.
+    #[test]
+    fn tls_servers_place_keys_like_plain_ones() {
+        let plain = cluster(&["a:11211", "b:11212", "c"]);
+        let tls = cluster(&["memcacheds://a:11211", "memcacheds://b:11212", "c"]);
+        assert_eq!(plain.ketama(), tls.ketama());
+        for i in 0..1000 {
+            let key = format!("key:{i}");
+            assert_eq!(
+                plain.server_for_key(key.as_bytes()),
+                tls.server_for_key(key.as_bytes())
+            );
+        }
+    }
 }

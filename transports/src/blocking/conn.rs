@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Config, Connection, Error, RequestId, Response};
 
-use crate::net::{self, Stream, READ_CHUNK};
+use crate::net::wire::Wire;
+use crate::net::{Stream, READ_CHUNK};
+use crate::Connector;
 
 /// A socket timeout within this of the time left is left as it is: a
 /// deadline may pass up to this late, never early, and a request costs no
@@ -18,6 +20,8 @@ const TIMEOUT_SLACK: Duration = Duration::from_millis(5);
 #[derive(Debug)]
 pub(crate) struct Conn {
     stream: Stream,
+    /// Plain text or TLS, and the login.
+    wire: Wire,
     proto: Connection,
     buf: Box<[u8]>,
     /// Completions polled while waiting for another request.
@@ -34,20 +38,76 @@ fn needs_update(current: Option<Duration>, remaining: Duration) -> bool {
 }
 
 impl Conn {
-    /// Connect to `addr` by `deadline`.
+    /// Connect to `addr` by `connect_by`, then open the connection (TLS
+    /// handshake, login) by `deadline`.
     pub(crate) fn connect(
         addr: &ServerAddr,
+        connector: &Connector,
+        connect_by: Instant,
         deadline: Instant,
         protocol: Config,
     ) -> Result<Conn, Error> {
-        Ok(Conn {
-            stream: Stream::connect(addr, deadline)?,
+        let wire = connector.wire(addr)?;
+        let mut conn = Conn {
+            stream: Stream::connect(addr, connect_by)?,
+            wire,
             proto: Connection::new(protocol),
             buf: vec![0; READ_CHUNK].into_boxed_slice(),
             stash: Vec::new(),
             read_timeout: None,
             write_timeout: None,
-        })
+        };
+        conn.open(deadline)?;
+        Ok(conn)
+    }
+
+    /// Run the TLS handshake and the login (nothing to do in plain text
+    /// without credentials), by `deadline`.
+    fn open(&mut self, deadline: Instant) -> Result<(), Error> {
+        loop {
+            if let Some(cause) = self.proto.poison_cause() {
+                return Err(cause.clone());
+            }
+            if self.wire.wants_write(&self.proto) {
+                self.write_some(deadline)?;
+            } else if self.wire.is_open() {
+                return Ok(());
+            } else {
+                self.read_some(deadline)?;
+            }
+        }
+    }
+
+    /// One write of what the wire has for the socket, by `deadline`.
+    fn write_some(&mut self, deadline: Instant) -> Result<(), Error> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Error::Timeout);
+        }
+        if needs_update(self.write_timeout, remaining) {
+            self.stream.set_write_timeout(remaining)?;
+            self.write_timeout = Some(remaining);
+        }
+        let written = (&self.stream).write(self.wire.output(&mut self.proto));
+        // A blocked write is retried: the socket timeout may be a little
+        // shorter than the time left, and only the deadline counts.
+        self.wire.apply_write(&mut self.proto, written);
+        Ok(())
+    }
+
+    /// One read into the wire, by `deadline`.
+    fn read_some(&mut self, deadline: Instant) -> Result<(), Error> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Error::Timeout);
+        }
+        if needs_update(self.read_timeout, remaining) {
+            self.stream.set_read_timeout(remaining)?;
+            self.read_timeout = Some(remaining);
+        }
+        let read = (&self.stream).read(&mut self.buf);
+        self.wire.apply_read(&mut self.proto, &self.buf, read);
+        Ok(())
     }
 
     /// Whether this idle connection can be reused: not poisoned, nothing in
@@ -85,22 +145,12 @@ impl Conn {
     /// protocol state (every pending request fails); they surface from
     /// [`Conn::wait`].
     pub(crate) fn flush(&mut self, deadline: Instant) {
-        while self.proto.wants_write() && !self.proto.is_poisoned() {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return self.expire(deadline);
+        while self.wire.wants_write(&self.proto) && !self.proto.is_poisoned() {
+            match self.write_some(deadline) {
+                Ok(()) => {}
+                Err(Error::Timeout) => return self.expire(deadline),
+                Err(e) => return self.proto.handle_failure(e),
             }
-            if needs_update(self.write_timeout, remaining) {
-                if let Err(e) = self.stream.set_write_timeout(remaining) {
-                    return self.proto.handle_failure(e.into());
-                }
-                self.write_timeout = Some(remaining);
-            }
-            let written = (&self.stream).write(self.proto.pending_output());
-            // A blocked write is retried: the socket timeout may be a
-            // little shorter than the time left, and only the deadline
-            // counts.
-            net::apply_write(&mut self.proto, written);
         }
     }
 
@@ -130,26 +180,23 @@ impl Conn {
                 // reported every request: nothing will arrive.
                 return Err(self.proto.poison_cause().cloned().unwrap_or(Error::Closed));
             }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                self.expire(deadline);
-                continue;
+            match self.read_some(deadline) {
+                Ok(()) => {}
+                Err(Error::Timeout) => self.expire(deadline),
+                Err(e) => self.proto.handle_failure(e),
             }
-            if needs_update(self.read_timeout, remaining) {
-                if let Err(e) = self.stream.set_read_timeout(remaining) {
-                    self.proto.handle_failure(e.into());
-                    continue;
-                }
-                self.read_timeout = Some(remaining);
+            // A post-handshake TLS message may want an answer.
+            if self.wire.wants_write(&self.proto) {
+                self.flush(deadline);
             }
-            let read = (&self.stream).read(&mut self.buf);
-            net::apply_read(&mut self.proto, &self.buf, read);
         }
     }
 
-    /// Best effort: send `quit` within `timeout`, then drop the socket.
+    /// Best effort: send `quit` (and TLS's `close_notify`) within
+    /// `timeout`, then drop the socket.
     pub(crate) fn quit(mut self, timeout: Duration) {
         if self.proto.send(Command::quit(), None).is_ok() {
+            self.wire.close();
             self.flush(Instant::now() + timeout);
         }
     }

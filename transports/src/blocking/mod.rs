@@ -37,7 +37,7 @@ use memwire_core::client::{
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Error, RequestId};
 
-use crate::Commands;
+use crate::{Commands, Connector};
 use conn::Conn;
 use pool::{Pool, Slot};
 
@@ -100,12 +100,14 @@ struct Inner {
     topology: RwLock<Arc<Topology>>,
 }
 
-/// A server list: its router (placement, limits, health) and one
-/// connection pool per server, in the router's order.
+/// A server list: its router (placement, limits, health), one connection
+/// pool per server, in the router's order, and how connections are opened
+/// (TLS, login).
 #[derive(Debug)]
 struct Topology {
     router: Arc<Router>,
     pools: Vec<Arc<Pool>>,
+    connector: Connector,
 }
 
 /// The connection a call uses for one server in one round.
@@ -127,6 +129,7 @@ const _: () = {
 impl FromConfig for Client {
     fn from_config(config: ClientConfig) -> Result<Self, ConfigError> {
         let router = Arc::new(config.router()?);
+        let connector = Connector::new(&config)?;
         let pools = router
             .servers()
             .iter()
@@ -140,7 +143,11 @@ impl FromConfig for Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
-                topology: RwLock::new(Arc::new(Topology { router, pools })),
+                topology: RwLock::new(Arc::new(Topology {
+                    router,
+                    pools,
+                    connector,
+                })),
             }),
         })
     }
@@ -226,7 +233,9 @@ impl Topology {
         }
     }
 
-    /// A new connection to `server`; a failure is the server's.
+    /// A new connection to `server`, connected within the connect timeout
+    /// and opened (TLS handshake, login) by `deadline`; the failure policy
+    /// hears of a failure.
     fn connect(
         &self,
         server: usize,
@@ -235,11 +244,14 @@ impl Topology {
     ) -> Result<Box<Conn>, Error> {
         let addr = &self.router.servers()[server];
         let connect_by = deadline.min(Instant::now() + config.connect_timeout);
-        Conn::connect(addr, connect_by, config.limits)
+        Conn::connect(addr, &self.connector, connect_by, deadline, config.limits)
             .map(Box::new)
-            .inspect_err(|_| {
-                self.router
-                    .record(server, HealthEvent::ConnectFailed, Instant::now())
+            .inspect_err(|e| {
+                let event = match e {
+                    Error::Connect { .. } => HealthEvent::ConnectFailed,
+                    opening => HealthEvent::ConnectionLost(opening),
+                };
+                self.router.record(server, event, Instant::now())
             })
     }
 
@@ -402,6 +414,7 @@ impl Commands for Client {
         let mut config = self.inner.config.clone();
         config.servers = servers;
         let router = Arc::new(config.router_after(&current.router)?);
+        let connector = current.connector.for_servers(router.servers().iter())?;
         let pools = router
             .servers()
             .iter()
@@ -415,7 +428,11 @@ impl Commands for Client {
                 },
             )
             .collect();
-        *current = Arc::new(Topology { router, pools });
+        *current = Arc::new(Topology {
+            router,
+            pools,
+            connector,
+        });
         Ok(())
     }
 

@@ -13,7 +13,9 @@ use mio::{Interest, Registry, Token};
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Completion, Config, Connection, Error, RequestId};
 
+use crate::net::wire::Wire;
 use crate::net::{self, Io, Stream, READ_CHUNK};
+use crate::Connector;
 
 /// Where the adapter is registered: a clone of the caller's registry (so
 /// that interest can follow pending output from any method), the caller's
@@ -52,8 +54,14 @@ struct Connecting {
 /// `WouldBlock`, as mio's edge-triggered events require. Any number of
 /// requests may be in flight (pipelining); they are answered in order.
 ///
+/// Over TLS, or with credentials ([`Adapter::connect_with`] and a
+/// [`Connector`]), the handshake and the login run on the same events
+/// before any request goes out; the requests queued meanwhile wait for
+/// them, within their deadlines.
+///
 /// When the connection fails — refused, reset, closed by the server, a
-/// request past its deadline, a protocol violation — every pending request
+/// request past its deadline, a protocol violation, a TLS failure or a
+/// refused login ([`Error::Tls`], [`Error::Auth`]) — every pending request
 /// completes with an error, the socket is closed and
 /// [`Adapter::is_poisoned`] turns true. Collect the completions, then call
 /// [`Adapter::reconnect`]. A reply is never delivered to the wrong request.
@@ -112,8 +120,12 @@ struct Connecting {
 #[derive(Debug)]
 pub struct Adapter {
     addr: ServerAddr,
+    /// How connections are opened: TLS, login.
+    connector: Connector,
     /// `None` once the connection failed (the socket is closed).
     stream: Option<Stream>,
+    /// Plain text or TLS, and the login.
+    wire: Wire,
     conn: Connection,
     /// `Some` until the connect is known to have completed.
     connecting: Option<Connecting>,
@@ -134,32 +146,77 @@ impl Adapter {
     ///
     /// A host name is resolved here with the system resolver, which may
     /// block; give an IP address to avoid that. A unix socket connects at
-    /// once.
+    /// once. The connection is plain text, without a login: for TLS or
+    /// credentials, see [`Adapter::connect_with`].
     ///
     /// # Errors
     ///
     /// [`Error::Connect`] naming the server, for failures known at once: a
     /// name that does not resolve, a missing unix socket, a connect refused
     /// immediately. Later connect failures fail the queued requests
-    /// instead, with the same error.
+    /// instead, with the same error. [`Error::InvalidArgument`] for a
+    /// `memcacheds://` server.
     pub fn connect(
         addr: &ServerAddr,
         config: Config,
         connect_deadline: Option<Instant>,
     ) -> Result<Adapter, Error> {
+        Adapter::connect_with(addr, &Connector::default(), config, connect_deadline)
+    }
+
+    /// [`Adapter::connect`], opening the connection as `connector` says:
+    /// TLS when the server uses it, and a login when it has credentials.
+    ///
+    /// ```no_run
+    /// use memwire::cluster::ServerAddr;
+    /// use memwire::mio::Adapter;
+    /// use memwire::{ClientBuilder, Config, Connector};
+    ///
+    /// let addr = ServerAddr::parse("memcacheds://cache.internal:11211")?;
+    /// let config = ClientBuilder::new()
+    ///     .server(addr.to_string())
+    ///     .tls_ca_file("/etc/memcached/ca.pem")
+    ///     .credentials("app", "s3cret")
+    ///     .config()?;
+    /// let connector = Connector::new(&config)?;
+    /// let mc = Adapter::connect_with(&addr, &connector, Config::default(), None)?;
+    /// # let _ = mc;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Adapter::connect`]; [`Error::InvalidArgument`] for a TLS server
+    /// when `connector` was not made for one.
+    pub fn connect_with(
+        addr: &ServerAddr,
+        connector: &Connector,
+        config: Config,
+        connect_deadline: Option<Instant>,
+    ) -> Result<Adapter, Error> {
+        let wire = connector.wire(addr)?;
         let (stream, connecting) = open(addr, connect_deadline)?;
-        Ok(Adapter::new(addr, config, stream, connecting))
+        Ok(Adapter::new(
+            addr,
+            connector.clone(),
+            config,
+            (stream, wire),
+            connecting,
+        ))
     }
 
     fn new(
         addr: &ServerAddr,
+        connector: Connector,
         config: Config,
-        stream: Stream,
+        (stream, wire): (Stream, Wire),
         connecting: Option<Connecting>,
     ) -> Adapter {
         Adapter {
             addr: addr.clone(),
+            connector,
             stream: Some(stream),
+            wire,
             conn: Connection::new(config),
             connecting,
             registration: None,
@@ -187,7 +244,9 @@ impl Adapter {
         self.close_socket();
         self.connecting = None;
         self.conn = self.conn.successor();
-        let opened = open(&self.addr, connect_deadline).and_then(|(stream, connecting)| {
+        let opened = self.connector.wire(&self.addr).and_then(|wire| {
+            let (stream, connecting) = open(&self.addr, connect_deadline)?;
+            self.wire = wire;
             self.stream = Some(stream);
             self.connecting = connecting;
             self.apply_interest().map_err(Error::from)
@@ -286,9 +345,10 @@ impl Adapter {
         self.conn.poison_cause()
     }
 
-    /// Whether bytes are queued for the socket.
+    /// Whether bytes are queued for the socket (requests, or the TLS
+    /// handshake's and the login's).
     pub fn wants_write(&self) -> bool {
-        self.conn.wants_write()
+        self.wire.wants_write(&self.conn)
     }
 
     /// Number of requests awaiting a reply.
@@ -357,6 +417,8 @@ impl Adapter {
             self.write_output();
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 self.read_input();
+                // The handshake (or the login) may go on at once.
+                self.write_output();
             }
         }
         self.settle();
@@ -430,13 +492,16 @@ impl Adapter {
         if self.check_connect() {
             self.write_output();
             self.read_input();
+            self.write_output();
         }
         self.settle();
     }
 
-    /// Best effort: send `quit` if the socket takes it at once, then close.
+    /// Best effort: send `quit` (and TLS's `close_notify`) if the socket
+    /// takes it at once, then close.
     pub(crate) fn quit(mut self) {
         if self.is_connected() && self.conn.send(Command::quit(), None).is_ok() {
+            self.wire.close();
             self.write_output();
         }
     }
@@ -492,12 +557,12 @@ impl Adapter {
     }
 
     fn write_output(&mut self) {
-        while self.conn.wants_write() {
+        while self.wire.wants_write(&self.conn) && !self.conn.is_poisoned() {
             let Some(stream) = &self.stream else {
                 return;
             };
-            let written = (&*stream).write(self.conn.pending_output());
-            if net::apply_write(&mut self.conn, written) != Io::Progress {
+            let written = (&*stream).write(self.wire.output(&mut self.conn));
+            if self.wire.apply_write(&mut self.conn, written) != Io::Progress {
                 return;
             }
         }
@@ -509,7 +574,7 @@ impl Adapter {
                 return;
             };
             let read = (&*stream).read(&mut self.buf);
-            if net::apply_read(&mut self.conn, &self.buf, read) != Io::Progress {
+            if self.wire.apply_read(&mut self.conn, &self.buf, read) != Io::Progress {
                 return;
             }
         }
@@ -529,7 +594,7 @@ impl Adapter {
         let (Some(reg), Some(stream)) = (&mut self.registration, &self.stream) else {
             return Ok(());
         };
-        let wanted = if self.connecting.is_some() || self.conn.wants_write() {
+        let wanted = if self.connecting.is_some() || self.wire.wants_write(&self.conn) {
             Interest::READABLE | Interest::WRITABLE
         } else {
             Interest::READABLE
@@ -608,7 +673,14 @@ mod tests {
             deadline: None,
             untried,
         };
-        let mut mc = Adapter::new(&addr, Config::default(), stream, Some(connecting));
+        let wire = Connector::default().wire(&addr).unwrap();
+        let mut mc = Adapter::new(
+            &addr,
+            Connector::default(),
+            Config::default(),
+            (stream, wire),
+            Some(connecting),
+        );
         let mut poll = Poll::new().unwrap();
         let mut events = Events::with_capacity(8);
         mc.register(poll.registry(), Token(7)).unwrap();

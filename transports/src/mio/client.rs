@@ -15,7 +15,7 @@ use super::shared::{Shared, Ticket, Topology};
 use super::target::Target;
 #[cfg(doc)]
 use super::Adapter;
-use crate::{lock, Commands};
+use crate::{lock, Commands, Connector};
 
 /// Longest single wait in the poll, or of a thread asleep while another
 /// polls.
@@ -89,7 +89,8 @@ const _: () = {
 
 impl FromConfig for Client {
     fn from_config(config: ClientConfig) -> Result<Self, ConfigError> {
-        let shared = Mutex::new(Shared::new(Arc::new(config.router()?)));
+        let connector = Connector::new(&config)?;
+        let shared = Mutex::new(Shared::new(Arc::new(config.router()?), connector));
         Ok(Client {
             inner: Arc::new(Inner { config, shared }),
         })
@@ -298,8 +299,10 @@ impl Commands for Client {
         let mut config = self.inner.config.clone();
         config.servers = servers;
         let mut shared = lock(&self.inner.shared);
-        let router = config.router_after(&shared.topology().router)?;
-        shared.reconfigure(Arc::new(router));
+        let current = shared.topology();
+        let router = config.router_after(&current.router)?;
+        let connector = current.connector.for_servers(router.servers().iter())?;
+        shared.reconfigure(Arc::new(router), connector);
         Ok(())
     }
 

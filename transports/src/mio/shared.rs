@@ -17,6 +17,7 @@ use mio::{Events, Poll, Registry, Token, Waker};
 
 use super::target::Target;
 use super::Adapter;
+use crate::Connector;
 
 /// The token of the waker that interrupts a poll in progress.
 const WAKE: Token = Token(usize::MAX);
@@ -30,13 +31,14 @@ const PROBE_WAIT: Duration = Duration::from_millis(2);
 /// token of its connection.
 type SlotId = usize;
 
-/// A server list: its router (placement, limits, health) and the slot of
-/// each server, in the router's order. A call keeps the one it started
-/// with.
+/// A server list: its router (placement, limits, health), the slot of
+/// each server, in the router's order, and how connections are opened
+/// (TLS, login). A call keeps the one it started with.
 #[derive(Debug)]
 pub(super) struct Topology {
     pub(super) router: Arc<Router>,
     slots: Vec<SlotId>,
+    pub(super) connector: Connector,
 }
 
 impl Topology {
@@ -137,12 +139,17 @@ pub(super) struct Ticket {
 }
 
 impl Shared {
-    /// The servers of `router`; no connection yet, and no poll.
-    pub(super) fn new(router: Arc<Router>) -> Shared {
+    /// The servers of `router`, opened by `connector`; no connection yet,
+    /// and no poll.
+    pub(super) fn new(router: Arc<Router>, connector: Connector) -> Shared {
         let slots: Vec<SlotId> = (0..router.servers().len()).collect();
         Shared {
             next_slot: slots.len(),
-            topology: Arc::new(Topology { router, slots }),
+            topology: Arc::new(Topology {
+                router,
+                slots,
+                connector,
+            }),
             slots: HashMap::new(),
             opened: 0,
             requests: HashMap::new(),
@@ -158,11 +165,11 @@ impl Shared {
         self.topology.clone()
     }
 
-    /// Replace the server list with `router`'s. Servers that stay keep
-    /// their slot, so their connections; the connections of servers that
-    /// go are closed once idle (calls still running on the old list may
-    /// use them until then).
-    pub(super) fn reconfigure(&mut self, router: Arc<Router>) {
+    /// Replace the server list with `router`'s, opened by `connector`.
+    /// Servers that stay keep their slot, so their connections; the
+    /// connections of servers that go are closed once idle (calls still
+    /// running on the old list may use them until then).
+    pub(super) fn reconfigure(&mut self, router: Arc<Router>, connector: Connector) {
         let old = self.topology.clone();
         let mut slots = Vec::with_capacity(router.servers().len());
         for addr in router.servers() {
@@ -175,7 +182,11 @@ impl Shared {
                 }
             }
         }
-        self.topology = Arc::new(Topology { router, slots });
+        self.topology = Arc::new(Topology {
+            router,
+            slots,
+            connector,
+        });
         for slot in &old.slots {
             // Closes a dropped server's connection when it is idle.
             self.collect(*slot);
@@ -420,7 +431,12 @@ impl Shared {
             Entry::Occupied(current) => current.into_mut(),
             Entry::Vacant(vacant) => {
                 let connect_by = deadline.min(Instant::now() + config.connect_timeout);
-                let opened = Adapter::connect(addr, config.limits, Some(connect_by));
+                let opened = Adapter::connect_with(
+                    addr,
+                    &self.topology.connector,
+                    config.limits,
+                    Some(connect_by),
+                );
                 let mut adapter = opened
                     .inspect_err(|_| self.topology.record(slot, HealthEvent::ConnectFailed))?;
                 adapter.register(registry, Token(slot))?;

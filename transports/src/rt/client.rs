@@ -14,7 +14,7 @@ use memwire_core::{Command, Error, RequestId, Response};
 
 use super::link::Link;
 use super::runtime::{yield_now, Runtime};
-use crate::lock;
+use crate::{lock, Connector};
 
 /// How long a caller refused while its server is being probed waits
 /// before asking again.
@@ -36,12 +36,14 @@ struct Inner {
     topology: RwLock<Arc<Topology>>,
 }
 
-/// A server list: its router (placement, limits, health) and each
-/// server's connection, in the router's order.
+/// A server list: its router (placement, limits, health), each server's
+/// connection, in the router's order, and how connections are opened
+/// (TLS, login).
 #[derive(Debug)]
 struct Topology {
     router: Arc<Router>,
     servers: Vec<Arc<Server>>,
+    connector: Connector,
 }
 
 #[derive(Debug, Default)]
@@ -93,12 +95,18 @@ impl AsyncClient {
         runtime: Arc<dyn Runtime>,
     ) -> Result<Self, ConfigError> {
         let router = Arc::new(config.router()?);
+        let connector = Connector::new(&config)?;
         let servers = router.servers().iter().map(|_| Arc::default()).collect();
+        let topology = Topology {
+            router,
+            servers,
+            connector,
+        };
         Ok(AsyncClient {
             inner: Arc::new(Inner {
                 config,
                 runtime,
-                topology: RwLock::new(Arc::new(Topology { router, servers })),
+                topology: RwLock::new(Arc::new(topology)),
             }),
         })
     }
@@ -130,6 +138,7 @@ impl AsyncClient {
         let mut config = self.inner.config.clone();
         config.servers = servers;
         let router = Arc::new(config.router_after(&current.router)?);
+        let connector = current.connector.for_servers(router.servers().iter())?;
         let old = current.router.servers();
         let servers = router
             .servers()
@@ -146,7 +155,11 @@ impl AsyncClient {
                 }
             }
         }
-        *current = Arc::new(Topology { router, servers });
+        *current = Arc::new(Topology {
+            router,
+            servers,
+            connector,
+        });
         Ok(())
     }
 
@@ -181,6 +194,7 @@ impl AsyncClient {
         let link = Link::new(addr.clone(), config.limits, config.max_in_flight);
         let driver = link.clone().run(
             inner.runtime.clone(),
+            topology.connector.clone(),
             Self::health_of(Arc::downgrade(&self.inner), addr),
             deadline.min(Instant::now() + config.connect_timeout),
             config.io_timeout,

@@ -19,8 +19,9 @@ use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Config, Connection, Error, RequestId, Response};
 
 use super::runtime::{AsyncSocket, Runtime, Timer};
-use crate::lock;
-use crate::net::{self, Stream, READ_CHUNK};
+use crate::net::wire::Wire;
+use crate::net::{Io, Stream, READ_CHUNK};
+use crate::{lock, Connector};
 
 /// Rounds of the drive loop before the driver yields to other tasks.
 const BUDGET: usize = 32;
@@ -165,21 +166,30 @@ impl Link {
         Poll::Pending
     }
 
-    /// The driver's life: connect by `connect_by`, drive until the
-    /// connection dies or is closed, fail whatever is left, and tell the
-    /// failure policy (`health`) how the server did.
+    /// The driver's life: connect by `connect_by` (opening the connection
+    /// as `connector` says: TLS, login), drive until the connection dies or
+    /// is closed, fail whatever is left, and tell the failure policy
+    /// (`health`) how the server did.
     pub(crate) async fn run(
         self: Arc<Self>,
         runtime: Arc<dyn Runtime>,
+        connector: Connector,
         health: impl Fn(HealthEvent<'_>, Instant),
         connect_by: Instant,
         quit_timeout: Duration,
     ) {
-        match connect(&*runtime, &self.addr, connect_by).await {
-            Ok(socket) => {
+        let opened = match connector.wire(&self.addr) {
+            Ok(wire) => connect(&*runtime, &self.addr, connect_by)
+                .await
+                .map(|socket| (socket, wire)),
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok((socket, wire)) => {
                 let mut driver = Driver {
                     link: &self,
                     socket,
+                    wire,
                     buf: vec![0; READ_CHUNK].into_boxed_slice(),
                     timer: runtime.timer(Instant::now()),
                     armed: None,
@@ -189,7 +199,9 @@ impl Link {
                 std::future::poll_fn(|cx| driver.poll(cx)).await;
             }
             Err(e) => {
-                health(HealthEvent::ConnectFailed, Instant::now());
+                if matches!(e, Error::Connect { .. }) {
+                    health(HealthEvent::ConnectFailed, Instant::now());
+                }
                 lock(&self.state).conn.handle_failure(e);
             }
         }
@@ -226,12 +238,14 @@ impl Link {
 
 impl State {
     /// Why this connection takes no more requests. A connection that
-    /// never connected was never poisoned: its connect error is returned
-    /// as it is.
+    /// never opened was never poisoned: its connect, TLS or login error is
+    /// returned as it is.
     fn failure(&self) -> Error {
         match self.conn.poison_cause() {
             Some(Error::Closed) | None => Error::Closed,
-            Some(connect @ Error::Connect { .. }) => connect.clone(),
+            Some(opening @ (Error::Connect { .. } | Error::Tls { .. } | Error::Auth { .. })) => {
+                opening.clone()
+            }
             Some(cause) => Error::Poisoned(Arc::new(cause.clone())),
         }
     }
@@ -275,7 +289,7 @@ async fn connect(
     connect_by: Instant,
 ) -> Result<Box<dyn AsyncSocket>, Error> {
     let attempt = async {
-        let ServerAddr::Tcp { host, port } = addr else {
+        let ServerAddr::Tcp { host, port, .. } = addr else {
             let stream = Stream::connect_unix_nonblocking(addr)?;
             return runtime
                 .register(stream)
@@ -317,6 +331,8 @@ async fn connect(
 struct Driver<'a> {
     link: &'a Link,
     socket: Box<dyn AsyncSocket>,
+    /// Plain text or TLS, and the login.
+    wire: Wire,
     buf: Box<[u8]>,
     timer: std::pin::Pin<Box<dyn Timer>>,
     /// When the timer is set to fire, if it is.
@@ -337,11 +353,11 @@ impl Driver<'_> {
         }
         for _ in 0..BUDGET {
             let mut progress = false;
-            while st.conn.wants_write() {
-                match self.socket.poll_write(cx, st.conn.pending_output()) {
+            while self.wire.wants_write(&st.conn) && !st.conn.is_poisoned() {
+                match self.socket.poll_write(cx, self.wire.output(&mut st.conn)) {
                     Poll::Ready(written) => {
                         progress = true;
-                        if net::apply_write(&mut st.conn, written) != net::Io::Progress {
+                        if self.wire.apply_write(&mut st.conn, written) != Io::Progress {
                             break;
                         }
                     }
@@ -353,7 +369,7 @@ impl Driver<'_> {
             if !st.conn.is_poisoned() {
                 if let Poll::Ready(read) = self.socket.poll_read(cx, &mut self.buf) {
                     progress = true;
-                    net::apply_read(&mut st.conn, &self.buf, read);
+                    self.wire.apply_read(&mut st.conn, &self.buf, read);
                 }
             }
             let now = Instant::now();
@@ -369,10 +385,11 @@ impl Driver<'_> {
                 match self.quit_by {
                     None => {
                         let _ = st.conn.send(Command::quit(), None);
+                        self.wire.close();
                         self.quit_by = Some(now + self.quit_timeout);
                         continue;
                     }
-                    Some(_) if !st.conn.wants_write() => return Poll::Ready(()),
+                    Some(_) if !self.wire.wants_write(&st.conn) => return Poll::Ready(()),
                     Some(_) => {}
                 }
             }
