@@ -49,7 +49,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use memwire::cluster::HealthConfig;
+use memwire::client::Transition;
+use memwire::cluster::{HealthConfig, ServerAddr};
 use memwire::{Commands, Error, FromConfig, Value};
 use memwire_tests::conformance::{build, TestClient};
 use memwire_tests::fault_proxy::{FaultCounts, FaultKind, FaultProxy, Faults, Rng};
@@ -172,7 +173,9 @@ fn misrouted(op: &Op, hits: &[Value]) -> Option<String> {
 fn run<C: Commands>(c: &C, op: &Op) -> Outcome {
     match op {
         Op::Get(k) => c.get(k).map(|hit| hit.into_iter().collect()),
-        Op::GetMulti(keys) => c.get_multi(keys).and_then(memwire::client::ops::Hits::into_result),
+        Op::GetMulti(keys) => c
+            .get_multi(keys)
+            .and_then(memwire::client::ops::Hits::into_result),
         Op::Set(k, v) => c.set(k, v.clone()).map(|()| Vec::new()),
     }
 }
@@ -237,7 +240,9 @@ enum Stage {
 /// The phases of a run, shared by its workers: faults on until
 /// `fault_ops` calls were made (whoever makes the last one turns them
 /// off, while the others' calls are in flight), then the settle period,
-/// then `tail_ops` calls per worker.
+/// then `tail_ops` calls per worker. Calls refused at once because their
+/// server is marked down ([`Error::NoServer`]) do not count towards
+/// `fault_ops`: it counts calls that went to a connection.
 #[derive(Debug)]
 struct Phases {
     fault_ops: u64,
@@ -269,10 +274,13 @@ impl Phases {
         }
     }
 
-    /// Count a call made in `stage`; the last call with faults runs
-    /// `faults_off`.
-    fn made(&self, stage: Stage, faults_off: impl FnOnce()) {
-        if stage == Stage::Faults && self.made.fetch_add(1, Ordering::SeqCst) + 1 == self.fault_ops
+    /// Count a call made in `stage` with `outcome` (`None`: dropped
+    /// mid-flight); the last call with faults runs `faults_off`.
+    fn made(&self, stage: Stage, outcome: Option<&Outcome>, faults_off: impl FnOnce()) {
+        let refused = matches!(outcome, Some(Err(Error::NoServer(_))));
+        if stage == Stage::Faults
+            && !refused
+            && self.made.fetch_add(1, Ordering::SeqCst) + 1 == self.fault_ops
         {
             faults_off();
             let _ = self.faults_off.set(Instant::now());
@@ -324,7 +332,10 @@ impl Tally {
             self.late.push(Late {
                 started,
                 ended,
-                what: format!("{stage:?}: {op:?} took {elapsed:?}"),
+                what: format!(
+                    "{stage:?}: {op:?} took {elapsed:?}, returned at +{:.3?}",
+                    ended.saturating_duration_since(epoch())
+                ),
             });
         }
         let Some(outcome) = outcome else {
@@ -497,6 +508,7 @@ struct Report<'a> {
     tally: Tally,
     faults: FaultCounts,
     connections: u64,
+    downs: u64,
     panics: usize,
     recovery: Duration,
 }
@@ -531,10 +543,11 @@ impl fmt::Display for Report<'_> {
         )?;
         writeln!(
             f,
-            "  faults injected: {} (total {}) over {} proxied connections",
+            "  faults injected: {} (total {}) over {} proxied connections; servers marked down {} times",
             self.faults,
             self.faults.total(),
-            self.connections
+            self.connections,
+            self.downs
         )?;
         let verdict = self.verdict();
         writeln!(
@@ -606,11 +619,19 @@ impl Report<'_> {
 
 // ---- harness ----
 
+/// When the first test of this process started: late calls say when
+/// they returned relative to it, to see which came together.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
 /// One test at a time: the deadline checks must not measure the other
 /// tests' load, and panics are counted process-wide.
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     let guard = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    epoch();
     process_stalls(); // the canary watches from now on
     guard
 }
@@ -652,6 +673,8 @@ fn seed() -> u64 {
 struct Rig {
     servers: Vec<Memcached>,
     proxies: Vec<FaultProxy>,
+    /// Times a client of the rig marked a server down.
+    downs: Arc<AtomicU64>,
 }
 
 impl Rig {
@@ -667,7 +690,11 @@ impl Rig {
                 FaultProxy::start(s, faults)
             })
             .collect();
-        Rig { servers, proxies }
+        Rig {
+            servers,
+            proxies,
+            downs: Arc::default(),
+        }
     }
 
     fn urls(&self) -> Vec<String> {
@@ -697,8 +724,27 @@ impl Rig {
             C::builder()
                 .servers(self.urls())
                 .io_timeout(IO_TIMEOUT)
-                .health(HEALTH),
+                .health(HEALTH)
+                .on_health_change(count_downs(&self.downs, None)),
         )
+    }
+}
+
+/// A health hook counting in `downs` the times a server (`only` this one,
+/// when given) is marked down.
+fn count_downs(
+    downs: &Arc<AtomicU64>,
+    only: Option<String>,
+) -> impl Fn(&ServerAddr, Transition) + Send + Sync + 'static {
+    let downs = Arc::clone(downs);
+    move |addr, transition| {
+        let ours = match &only {
+            Some(only) => *only == addr.to_string(),
+            None => true,
+        };
+        if ours && transition == Transition::Down {
+            downs.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -754,7 +800,7 @@ impl<C: Commands> Worker<'_, C> {
             };
             self.tally.record(stage, &op, outcome.as_ref(), started);
             tail += u64::from(stage == Stage::Tail);
-            phases.made(stage, || rig.set_faults(false));
+            phases.made(stage, outcome.as_ref(), || rig.set_faults(false));
         }
     }
 }
@@ -806,6 +852,7 @@ fn desync_and_deadline<C: TestClient, X: Cancel<C>>(name: &str) {
         stalls: process_stalls(),
         faults: rig.faults(),
         connections: rig.connections(),
+        downs: rig.downs.load(Ordering::Relaxed),
         panics: panics() - panics_before,
         recovery: phases.recovery(&tally),
         tally,
@@ -877,7 +924,10 @@ mod async_runs {
     pub async fn run_async<C: AsyncCommands>(c: &C, op: &Op) -> Outcome {
         match op {
             Op::Get(k) => c.get(k).await.map(|hit| hit.into_iter().collect()),
-            Op::GetMulti(keys) => c.get_multi(keys).await.and_then(memwire::client::ops::Hits::into_result),
+            Op::GetMulti(keys) => c
+                .get_multi(keys)
+                .await
+                .and_then(memwire::client::ops::Hits::into_result),
             Op::Set(k, v) => c.set(k, v.clone()).await.map(|()| Vec::new()),
         }
     }
@@ -944,7 +994,7 @@ mod async_runs {
             };
             tally.record(stage, &op, outcome.as_ref(), started);
             tail += u64::from(stage == Stage::Tail);
-            phases.made(stage, || proxy.set_enabled(false));
+            phases.made(stage, outcome.as_ref(), || proxy.set_enabled(false));
         }
         tally
     }
@@ -968,13 +1018,15 @@ mod async_runs {
         let down = Memcached::start();
         let faults = Faults::new(seed).rate(FAULT_RATE).stall(STALL);
         let proxy = Arc::new(FaultProxy::start(&up, faults));
+        let downs = Arc::default();
         let client: C = R::enter(|| {
             build(
                 C::builder()
                     .server(proxy.url())
                     .server(down.url())
                     .io_timeout(IO_TIMEOUT)
-                    .health(HEALTH),
+                    .health(HEALTH)
+                    .on_health_change(count_downs(&downs, Some(proxy.addr()))),
             )
         });
         let servers = client.servers();
@@ -1062,6 +1114,7 @@ mod async_runs {
             stalls: process_stalls(),
             faults: proxy.counts(),
             connections: proxy.accepted(),
+            downs: downs.load(Ordering::Relaxed),
             panics: panics() - panics_before,
             recovery: phases.recovery(&tally),
             tally,
@@ -1268,9 +1321,10 @@ fn soak() {
         total.merge(t);
     }
     println!(
-        "  faults injected: {} over {} proxied connections",
+        "  faults injected: {} over {} proxied connections; servers marked down {} times",
         rig.faults(),
-        rig.connections()
+        rig.connections(),
+        rig.downs.load(Ordering::Relaxed)
     );
     println!("  tail: {} ops, {} failures", tail.ops, tail.tail_failures);
     println!(
