@@ -329,6 +329,7 @@ impl AsyncClient {
             }
         };
         let mut waited = false;
+        let mut timer = None;
         loop {
             let round = call.next_round(Instant::now(), deadline);
             if round.is_empty() {
@@ -373,12 +374,29 @@ impl AsyncClient {
                         Poll::Pending => pending = true,
                     }
                 }
-                if pending {
-                    waited = true;
-                    Poll::Pending
-                } else {
-                    Poll::Ready(())
+                if !pending {
+                    return Poll::Ready(());
                 }
+                waited = true;
+                // The connection's driver times requests out; this timer
+                // keeps the call's bound even when the driver is not
+                // scheduled in time (a busy executor).
+                let timer = timer.get_or_insert_with(|| self.inner.runtime.timer(deadline));
+                if timer.as_mut().poll_fired(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let now = Instant::now();
+                for r in requests.0.iter_mut().filter(|r| r.result.is_none()) {
+                    r.link.expire(now);
+                    r.result = match r.link.poll_result(cx, r.id) {
+                        Poll::Ready(result) => Some(result),
+                        Poll::Pending => {
+                            r.link.abandon(r.id);
+                            Some(Err(Error::Timeout))
+                        }
+                    };
+                }
+                Poll::Ready(())
             })
             .await;
             let now = Instant::now();

@@ -139,6 +139,18 @@ impl Link {
         }
     }
 
+    /// Fail what is due at `now` (the connection is poisoned when a request
+    /// was), as the driver would: for a caller whose deadline passed before
+    /// the driver was scheduled.
+    pub(crate) fn expire(&self, now: Instant) {
+        let mut st = lock(&self.state);
+        st.conn.handle_timeout(now);
+        st.deliver();
+        if let Some(driver) = &st.driver {
+            driver.wake_by_ref();
+        }
+    }
+
     /// The caller of `id` left: its reply will be discarded.
     pub(crate) fn abandon(&self, id: RequestId) {
         let mut st = lock(&self.state);

@@ -123,8 +123,12 @@ impl GetMulti {
         let Some((addr, _)) = self.requests.get(index) else {
             return;
         };
-        if !self.failures.iter().any(|(a, _)| a == addr) {
-            self.failures.push((addr.clone(), error));
+        match self.failures.iter_mut().find(|(a, _)| a == addr) {
+            None => self.failures.push((addr.clone(), error)),
+            // The failure itself rather than what it did to the requests
+            // around it, whichever completed first.
+            Some((_, known)) if matches!(known, Error::Poisoned(_)) => *known = error,
+            Some(_) => {}
         }
     }
 }
