@@ -28,9 +28,10 @@
 //!   after warm-up.
 //!
 //! Settings: calls have a 250 ms deadline; stalls hold a reply 400 ms; a
-//! server is marked down after 3 consecutive failures and retried after
-//! 100 ms (`HealthConfig { failure_limit: 3, retry_after: 100 ms }`), so
-//! that the client recovers within the 1 s settle period.
+//! server is probed after 3 consecutive failures, marked down after 3
+//! failed probes or connects, and retried after 100 ms
+//! (`HealthConfig { failure_limit: 3, retry_after: 100 ms }`), so that the
+//! client recovers within the 1 s settle period.
 //!
 //! Environment: `MEMWIRE_RELIABILITY_OPS` (operations per transport in the
 //! faulty phase; default 5000), `MEMWIRE_RELIABILITY_SEED` (default
@@ -62,7 +63,7 @@ const IO_TIMEOUT: Duration = Duration::from_millis(250);
 const SLACK: Duration = Duration::from_millis(100);
 /// How long a stall holds a reply: beyond the deadline.
 const STALL: Duration = Duration::from_millis(400);
-/// Down after 3 consecutive failures, retried after 100 ms.
+/// Checked after 3 consecutive failures, retried after 100 ms when down.
 const HEALTH: HealthConfig = HealthConfig {
     failure_limit: 3,
     retry_after: Duration::from_millis(100),

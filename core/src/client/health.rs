@@ -5,16 +5,19 @@
 //! counts once, a connection given up because of its own failure (a
 //! request past its deadline, a reset, the server closing it, a protocol
 //! violation) counts once however many requests were in flight on it, and
-//! any reply counts as a success. After
+//! any reply counts as a success.
+//!
+//! Connections in use can fail by bad luck, so after
 //! [`HealthConfig::failure_limit`](crate::cluster::HealthConfig) failures
-//! in a row the server is down: requests for it fail fast with
-//! [`Error::NoServer`] (or, with ejection, go to the next server along the
-//! ring) until
-//! [`HealthConfig::retry_after`](crate::cluster::HealthConfig) has passed.
-//! Then one caller is told to [`Admission::Probe`] it — a `version` on a
-//! fresh connection — before any real request goes there; the probe's
-//! reply brings the server back up. Time is an argument; nothing here
-//! reads a clock.
+//! in a row the server is first *checked*: one caller is told to
+//! [`Admission::Probe`] it — a `version` on a fresh connection — at once,
+//! and the others wait for its outcome. Only when fresh connections (connects
+//! and probes) fail `failure_limit` times in a row is the server *down*:
+//! requests for it fail fast with [`Error::NoServer`] (or, with ejection,
+//! go to the next server along the ring) until
+//! [`HealthConfig::retry_after`](crate::cluster::HealthConfig) has passed
+//! and a probe is due again. A probe's reply brings the server back up.
+//! Time is an argument; nothing here reads a clock.
 
 use std::time::Instant;
 
@@ -132,9 +135,15 @@ impl ServerHealth {
         &self.health
     }
 
-    /// Whether the server is marked down.
+    /// Whether the server is marked down: its fresh connections failed.
     pub fn is_down(&self) -> bool {
         self.health.is_down()
+    }
+
+    /// Whether no request goes to the server before a probe answers: it is
+    /// being checked, or down.
+    pub fn needs_probe(&self) -> bool {
+        self.health.needs_probe()
     }
 
     /// Whether a probe was handed out and has not reported yet: callers
@@ -143,17 +152,17 @@ impl ServerHealth {
         self.probing
     }
 
-    /// May a request be sent to the server at `now`? While it is down,
-    /// [`Error::NoServer`] naming it and when it will be tried again; once
-    /// its retry time has come, exactly one caller gets
-    /// [`Admission::Probe`] (and another one a `retry_after` later if that
-    /// probe never reports).
+    /// May a request be sent to the server at `now`? Once a probe is due,
+    /// exactly one caller gets [`Admission::Probe`] (and another one a
+    /// `retry_after` later if that probe never reports); until it
+    /// reports, and while the server is down, [`Error::NoServer`] naming it
+    /// and when it will be tried again.
     ///
     /// # Errors
     ///
     /// [`Error::NoServer`] while the server is down.
     pub fn admit(&mut self, now: Instant) -> Result<Admission, Error> {
-        if !self.health.is_down() {
+        if !self.health.needs_probe() {
             return Ok(Admission::Go);
         }
         if self.health.try_acquire(now) {
@@ -168,14 +177,20 @@ impl ServerHealth {
             None => String::new(),
         };
         let probing = if self.probing { "; being probed" } else { "" };
+        let state = if self.health.is_down() {
+            "down"
+        } else {
+            "being checked"
+        };
         Err(Error::NoServer(format!(
-            "{} is down after {} consecutive failures{retry}{probing}",
+            "{} is {state} after {} consecutive failures{retry}{probing}",
             self.addr,
             self.health.consecutive_failures()
         )))
     }
 
     /// Record `event` at `now`; returns the transition it caused, if any.
+    /// A connection lost while a probe is out counts as a failed check.
     pub fn record(&mut self, event: HealthEvent<'_>, now: Instant) -> Option<Transition> {
         let was_down = self.health.is_down();
         match event {
@@ -185,11 +200,14 @@ impl ServerHealth {
             }
             HealthEvent::ConnectFailed => {
                 self.probing = false;
-                self.health.record_failure(now);
+                self.health.record_failed_check(now);
             }
             HealthEvent::ConnectionLost(cause) if counts_against_server(cause) => {
-                self.probing = false;
-                self.health.record_failure(now);
+                if std::mem::take(&mut self.probing) {
+                    self.health.record_failed_check(now);
+                } else {
+                    self.health.record_failure(now);
+                }
             }
             HealthEvent::ConnectionLost(_) => {}
         }
@@ -248,7 +266,58 @@ mod tests {
         }
         let poisoned = Error::Poisoned(Arc::new(Error::Timeout));
         s.record(HealthEvent::ConnectionLost(&poisoned), t0);
-        assert!(matches!(s.admit(t0), Err(Error::NoServer(_))));
+        assert_eq!(
+            s.admit(t0).ok(),
+            Some(Admission::Probe),
+            "judged by its cause"
+        );
+    }
+
+    #[test]
+    fn lost_connections_get_the_server_checked_at_once_and_quietly() {
+        let t0 = Instant::now();
+        let mut s = server(2);
+        s.record(HealthEvent::ConnectionLost(&Error::Closed), t0);
+        s.record(HealthEvent::ConnectionLost(&Error::Timeout), t0);
+        assert!(s.needs_probe() && !s.is_down());
+        assert_eq!(s.admit(t0).ok(), Some(Admission::Probe), "no wait");
+        let Err(Error::NoServer(msg)) = s.admit(t0) else {
+            panic!("one probe at a time")
+        };
+        assert!(
+            msg.contains("being checked") && msg.contains("being probed"),
+            "{msg}"
+        );
+        // The probe answers: no transition was ever reported.
+        assert_eq!(s.record(HealthEvent::Replied, t0), None);
+        assert_eq!(s.admit(t0).ok(), Some(Admission::Go));
+    }
+
+    #[test]
+    fn failed_probes_of_a_checked_server_mark_it_down() {
+        let t0 = Instant::now();
+        let mut s = server(2);
+        s.record(HealthEvent::ConnectionLost(&Error::Closed), t0);
+        s.record(HealthEvent::ConnectionLost(&Error::Closed), t0);
+        assert_eq!(s.admit(t0).ok(), Some(Admission::Probe));
+        // The probe's connection is lost: a failed check; probe again.
+        assert_eq!(
+            s.record(HealthEvent::ConnectionLost(&Error::Timeout), t0),
+            None
+        );
+        assert_eq!(s.admit(t0).ok(), Some(Admission::Probe));
+        assert_eq!(
+            s.record(HealthEvent::ConnectFailed, t0),
+            Some(Transition::Down)
+        );
+        assert!(s.is_down());
+        let Err(Error::NoServer(msg)) = s.admit(t0) else {
+            panic!("down")
+        };
+        assert!(
+            msg.contains("is down") && msg.contains("next try in 1000 ms"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -95,6 +95,9 @@ pub struct Router {
     retry_reads: bool,
     hook: Option<HealthHook>,
     health: Vec<Mutex<ServerHealth>>,
+    /// Mirrors whether each server needs a probe before requests (it is
+    /// being checked, or down), for admitting without locks.
+    gated: Vec<AtomicBool>,
     /// Mirrors each server's down state, for routing without locks.
     down: Vec<AtomicBool>,
     /// How many servers are down: zero (the usual case) skips all checks.
@@ -126,11 +129,14 @@ impl Router {
             .iter()
             .map(|addr| Mutex::new(ServerHealth::new(addr.clone(), policy.health)))
             .collect();
-        let down = cluster
-            .servers()
-            .iter()
-            .map(|_| AtomicBool::new(false))
-            .collect();
+        let flags = || {
+            cluster
+                .servers()
+                .iter()
+                .map(|_| AtomicBool::new(false))
+                .collect()
+        };
+        let (gated, down) = (flags(), flags());
         Router {
             cluster,
             limits,
@@ -139,6 +145,7 @@ impl Router {
             retry_reads: policy.retry_reads,
             hook: policy.hook,
             health,
+            gated,
             down,
             downs: AtomicUsize::new(0),
         }
@@ -153,13 +160,11 @@ impl Router {
                 continue;
             };
             let kept = self.lock(old).clone();
-            let was_down = kept.is_down();
+            let (gated, down) = (kept.needs_probe(), kept.is_down());
             if let Some(slot) = next.health.get(i) {
                 *slot.lock().unwrap_or_else(PoisonError::into_inner) = kept;
             }
-            if was_down {
-                next.mark(i, true);
-            }
+            next.mark(i, gated, down);
         }
         next
     }
@@ -240,7 +245,7 @@ impl Router {
     ///
     /// [`Error::NoServer`] while the server is down (or not configured).
     pub fn admit(&self, index: usize, now: Instant) -> Result<Admission, Error> {
-        if !self.is_down(index) && index < self.health.len() {
+        if !self.is_gated(index) && index < self.health.len() {
             return Ok(Admission::Go);
         }
         match self.health.get(index) {
@@ -252,7 +257,7 @@ impl Router {
     /// Whether a probe of server `index` is under way (callers refused
     /// meanwhile may wait a little for its outcome and ask again).
     pub fn is_probing(&self, index: usize) -> bool {
-        index < self.health.len() && self.is_down(index) && self.lock(index).is_probing()
+        index < self.health.len() && self.is_gated(index) && self.lock(index).is_probing()
     }
 
     /// The down servers whose retry time has come, each handed out once
@@ -273,16 +278,30 @@ impl Router {
         if index >= self.health.len() {
             return;
         }
-        let transition = self.lock(index).record(event, now);
-        if let Some(t) = transition {
-            self.mark(index, t == Transition::Down);
-            if let (Some(hook), Some(addr)) = (&self.hook, self.servers().get(index)) {
-                (hook.0)(addr, t);
-            }
+        // Mirrored under the lock, so that the flags follow the last record.
+        let transition = {
+            let mut health = self.lock(index);
+            let transition = health.record(event, now);
+            self.mark(index, health.needs_probe(), health.is_down());
+            transition
+        };
+        if let (Some(t), Some(hook), Some(addr)) =
+            (transition, &self.hook, self.servers().get(index))
+        {
+            (hook.0)(addr, t);
         }
     }
 
-    fn mark(&self, index: usize, down: bool) {
+    fn is_gated(&self, index: usize) -> bool {
+        self.gated
+            .get(index)
+            .is_some_and(|g| g.load(Ordering::Acquire))
+    }
+
+    fn mark(&self, index: usize, gated: bool, down: bool) {
+        if let Some(flag) = self.gated.get(index) {
+            flag.store(gated, Ordering::Release);
+        }
         if let Some(flag) = self.down.get(index) {
             if flag.swap(down, Ordering::AcqRel) != down {
                 if down {

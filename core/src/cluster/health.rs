@@ -1,14 +1,18 @@
-//! Per-server health: consecutive failures and when to retry a down server.
+//! Per-server health: consecutive failures, checks, and when to probe.
 //!
-//! Time is always an argument; nothing here reads a clock. A server is *up*
-//! until [`HealthConfig::failure_limit`] failures in a row mark it *down*.
-//! A down server is unavailable until [`HealthConfig::retry_after`] has passed
-//! since it went down; then one request may probe it. A success brings it back
-//! up; another failure keeps it down for another `retry_after`.
+//! Time is always an argument; nothing here reads a clock. Two kinds of
+//! failure count. A connection in use that fails (a timeout, a reset, the
+//! server closing it) may be bad luck: after [`HealthConfig::failure_limit`]
+//! of them in a row the server is *checked* — one probe on a fresh
+//! connection goes out at once, and no request goes there until it
+//! reports. A fresh connection that fails (a failed connect, a failed
+//! probe) is a failed *check*; `failure_limit` of those in a row mark the
+//! server *down*, and the next probe waits [`HealthConfig::retry_after`].
+//! Any success brings the server up and clears both counts.
 
 use std::time::{Duration, Instant};
 
-/// When to mark a server down and when to try it again.
+/// When to check a server, when to mark it down and when to try it again.
 ///
 /// # Examples
 ///
@@ -20,10 +24,12 @@ use std::time::{Duration, Instant};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthConfig {
-    /// Consecutive failures that mark a server down. Default 2, so one
-    /// dropped connection does not take a server out. 0 acts as 1.
+    /// Consecutive failures after which the server is checked with a probe
+    /// before more requests go there, and consecutive failed checks
+    /// (connects, probes) that mark it down. Default 2, so one dropped
+    /// connection does not take a server out. 0 acts as 1.
     pub failure_limit: u32,
-    /// How long a down server is left alone before one probe is allowed.
+    /// How long a down server is left alone before the next probe.
     /// Default 1 second.
     pub retry_after: Duration,
 }
@@ -46,24 +52,43 @@ impl Default for HealthConfig {
 /// # use memwire_core::cluster::health::{Health, HealthConfig};
 /// let mut health = Health::new(HealthConfig::default());
 /// let t0 = Instant::now();
+/// // Two connections in use fail: check the server at once.
 /// health.record_failure(t0);
 /// health.record_failure(t0);
-/// assert!(!health.is_available(t0));
+/// assert!(health.needs_probe() && !health.is_down());
+/// assert!(health.try_acquire(t0)); // the one probe
+/// assert!(!health.try_acquire(t0)); // nobody else until it reports
+/// // Two fresh connections fail: the server is down for `retry_after`.
+/// health.record_failed_check(t0);
+/// assert!(health.try_acquire(t0)); // checked again at once
+/// health.record_failed_check(t0);
+/// assert!(health.is_down());
 /// assert_eq!(health.retry_at(), Some(t0 + Duration::from_secs(1)));
 ///
 /// let later = t0 + Duration::from_secs(1);
-/// assert!(health.try_acquire(later)); // the one probe
-/// assert!(!health.try_acquire(later)); // nobody else until it reports
+/// assert!(health.try_acquire(later));
 /// health.record_success();
-/// assert!(health.is_available(later));
+/// assert!(!health.needs_probe() && health.is_available(later));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
     config: HealthConfig,
     consecutive_failures: u32,
-    /// When the server went down, or when its latest probe was handed out.
-    /// `None` while the server is up.
-    down_since: Option<Instant>,
+    /// Of those, the failures of fresh connections (connects and probes).
+    failed_checks: u32,
+    standing: Standing,
+}
+
+/// Whether requests may go to a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Up,
+    /// Nothing goes there before a probe answers; the next probe may go
+    /// out at `next_probe` (`None`: never, that instant being too far away
+    /// to represent).
+    Gated {
+        next_probe: Option<Instant>,
+    },
 }
 
 impl Health {
@@ -73,7 +98,8 @@ impl Health {
         Health {
             config,
             consecutive_failures: 0,
-            down_since: None,
+            failed_checks: 0,
+            standing: Standing::Up,
         }
     }
 
@@ -83,61 +109,92 @@ impl Health {
         &self.config
     }
 
-    /// Records a successful exchange: clears the failure count and marks the
-    /// server up.
+    /// Records a successful exchange: clears the failure counts and marks
+    /// the server up.
     pub fn record_success(&mut self) {
         self.consecutive_failures = 0;
-        self.down_since = None;
+        self.failed_checks = 0;
+        self.standing = Standing::Up;
     }
 
-    /// Records a failed exchange (connect error, timeout, broken
-    /// connection) at `now`. Reaching the failure limit marks the server down
-    /// until `now + retry_after`; a failure while down (a failed probe)
-    /// restarts that wait from `now`.
+    /// Records, at `now`, the failure of a connection in use (a timeout, a
+    /// reset, the server closing it). Reaching the failure limit asks for a
+    /// probe at once.
     pub fn record_failure(&mut self, now: Instant) {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-        if self.consecutive_failures >= self.config.failure_limit.max(1) {
-            self.down_since = Some(now);
+        if self.standing == Standing::Up && self.consecutive_failures >= self.limit() {
+            self.standing = Standing::Gated {
+                next_probe: Some(now),
+            };
         }
     }
 
-    /// Whether a request may be sent at `now`: always while up, and for a
-    /// down server once its retry time has come. This does not claim the
-    /// probe; use [`Health::try_acquire`] to let only one caller through.
+    /// Records, at `now`, a failed check: a connect or a probe that
+    /// failed. Reaching the failure limit in failed checks marks the server
+    /// down until `now + retry_after`; below it, a server at the failure
+    /// limit is probed again at once.
+    pub fn record_failed_check(&mut self, now: Instant) {
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.failed_checks = self.failed_checks.saturating_add(1);
+        if self.failed_checks >= self.limit() {
+            self.standing = Standing::Gated {
+                next_probe: self.retry_from(now),
+            };
+        } else if self.consecutive_failures >= self.limit() {
+            self.standing = Standing::Gated {
+                next_probe: Some(now),
+            };
+        }
+    }
+
+    /// Whether a request may be sent at `now`: always while up, otherwise
+    /// once the next probe is due. This does not claim the probe; use
+    /// [`Health::try_acquire`] to let only one caller through.
     #[must_use]
     pub fn is_available(&self, now: Instant) -> bool {
-        match self.down_since {
-            None => true,
-            Some(since) => self.retry_from(since).is_some_and(|at| now >= at),
+        match self.standing {
+            Standing::Up => true,
+            Standing::Gated { next_probe } => next_probe.is_some_and(|at| now >= at),
         }
     }
 
-    /// Like [`Health::is_available`], but when this grants the probe of a
-    /// down server it pushes the retry time `retry_after` past `now`, so
-    /// other callers stay away until the probe reports with
-    /// [`Health::record_success`] or [`Health::record_failure`].
+    /// Like [`Health::is_available`], but when this grants a probe it
+    /// pushes the next one `retry_after` past `now`, so other callers stay
+    /// away until the probe reports with [`Health::record_success`] or
+    /// [`Health::record_failed_check`] (or, if it never does, until then).
     pub fn try_acquire(&mut self, now: Instant) -> bool {
         if !self.is_available(now) {
             return false;
         }
-        if self.down_since.is_some() {
-            self.down_since = Some(now);
+        let next = self.retry_from(now);
+        if let Standing::Gated { next_probe } = &mut self.standing {
+            *next_probe = next;
         }
         true
     }
 
-    /// Whether the server is marked down (whether or not its retry time has
-    /// come).
+    /// Whether no request goes to the server before a probe answers: it
+    /// is being checked, or down.
     #[must_use]
-    pub fn is_down(&self) -> bool {
-        self.down_since.is_some()
+    pub fn needs_probe(&self) -> bool {
+        self.standing != Standing::Up
     }
 
-    /// When a down server may next be probed; `None` while the server is up
-    /// (or if that instant is too far away to represent).
+    /// Whether the server is marked down: its failed checks reached the
+    /// failure limit (whether or not its next probe is due).
+    #[must_use]
+    pub fn is_down(&self) -> bool {
+        self.needs_probe() && self.failed_checks >= self.limit()
+    }
+
+    /// When the next probe may go out; `None` while the server is up (or
+    /// if that instant is too far away to represent).
     #[must_use]
     pub fn retry_at(&self) -> Option<Instant> {
-        self.down_since.and_then(|since| self.retry_from(since))
+        match self.standing {
+            Standing::Up => None,
+            Standing::Gated { next_probe } => next_probe,
+        }
     }
 
     /// Failures since the last success.
@@ -146,8 +203,12 @@ impl Health {
         self.consecutive_failures
     }
 
-    fn retry_from(&self, since: Instant) -> Option<Instant> {
-        since.checked_add(self.config.retry_after)
+    fn limit(&self) -> u32 {
+        self.config.failure_limit.max(1)
+    }
+
+    fn retry_from(&self, now: Instant) -> Option<Instant> {
+        now.checked_add(self.config.retry_after)
     }
 }
 
@@ -176,6 +237,14 @@ mod tests {
         }
     }
 
+    /// A server whose fresh connections failed `failure_limit` times.
+    fn down_at(t: Instant) -> Health {
+        let mut health = Health::default();
+        health.record_failed_check(t);
+        health.record_failed_check(t);
+        health
+    }
+
     #[test]
     fn defaults() {
         let config = HealthConfig::default();
@@ -183,7 +252,7 @@ mod tests {
         assert_eq!(config.retry_after, SECOND);
         let health = Health::default();
         assert_eq!(health.consecutive_failures(), 0);
-        assert!(!health.is_down());
+        assert!(!health.is_down() && !health.needs_probe());
         assert_eq!(health.retry_at(), None);
         assert_eq!(health.config(), &config);
     }
@@ -191,31 +260,72 @@ mod tests {
     #[test]
     fn one_failure_below_the_limit_keeps_the_server_up() {
         let clock = Clock::new();
-        let mut health = Health::default();
-        health.record_failure(clock.at(Duration::ZERO));
-        assert_eq!(health.consecutive_failures(), 1);
-        assert!(!health.is_down());
-        assert!(health.is_available(clock.at(Duration::ZERO)));
-        assert_eq!(health.retry_at(), None);
+        for check in [false, true] {
+            let mut health = Health::default();
+            if check {
+                health.record_failed_check(clock.at(Duration::ZERO));
+            } else {
+                health.record_failure(clock.at(Duration::ZERO));
+            }
+            assert_eq!(health.consecutive_failures(), 1);
+            assert!(!health.needs_probe(), "check {check}");
+            assert!(health.is_available(clock.at(Duration::ZERO)));
+            assert_eq!(health.retry_at(), None);
+        }
     }
 
     #[test]
     fn success_resets_the_failure_count() {
         let clock = Clock::new();
         let mut health = Health::default();
-        health.record_failure(clock.at(Duration::ZERO));
+        health.record_failed_check(clock.at(Duration::ZERO));
         health.record_success();
-        health.record_failure(clock.at(SECOND));
+        health.record_failed_check(clock.at(SECOND));
         assert_eq!(health.consecutive_failures(), 1);
-        assert!(!health.is_down(), "failures must be consecutive");
+        assert!(!health.needs_probe(), "failures must be consecutive");
+    }
+
+    #[test]
+    fn failed_connections_in_use_ask_for_one_probe_at_once() {
+        let clock = Clock::new();
+        let mut health = Health::default();
+        let t = clock.at(10 * MS);
+        health.record_failure(clock.at(Duration::ZERO));
+        health.record_failure(t);
+        assert!(health.needs_probe() && !health.is_down());
+        assert_eq!(health.retry_at(), Some(t));
+        // Further failures of old connections change nothing.
+        health.record_failure(t + MS);
+        assert_eq!(health.retry_at(), Some(t));
+        assert!(health.try_acquire(t + MS));
+        assert!(!health.try_acquire(t + MS), "one probe");
+        assert!(!health.is_available(t + 500 * MS));
+        // The probe answers: up, no limit.
+        health.record_success();
+        assert!(!health.needs_probe());
+        assert!(health.try_acquire(t + 2 * MS) && health.try_acquire(t + 2 * MS));
+    }
+
+    #[test]
+    fn a_failed_probe_of_a_checked_server_probes_again_at_once() {
+        let clock = Clock::new();
+        let mut health = Health::default();
+        let t = clock.at(Duration::ZERO);
+        health.record_failure(t);
+        health.record_failure(t);
+        assert!(health.try_acquire(t));
+        health.record_failed_check(t + MS);
+        assert!(!health.is_down(), "one failed check is below the limit");
+        assert!(health.try_acquire(t + MS));
+        health.record_failed_check(t + 2 * MS);
+        assert!(health.is_down());
+        assert_eq!(health.retry_at(), Some(t + 2 * MS + SECOND));
     }
 
     #[test]
     fn down_then_probe_then_recover() {
         let clock = Clock::new();
-        let mut health = Health::default();
-        health.record_failure(clock.at(Duration::ZERO));
-        health.record_failure(clock.at(10 * MS));
+        let mut health = down_at(clock.at(10 * MS));
         assert!(health.is_down());
         assert_eq!(health.retry_at(), Some(clock.at(10 * MS + SECOND)));
 
@@ -237,22 +347,14 @@ mod tests {
         assert!(!health.is_down());
         assert_eq!(health.consecutive_failures(), 0);
         assert!(health.is_available(clock.at(SECOND + 11 * MS)));
-        assert!(health.try_acquire(clock.at(SECOND + 11 * MS)));
-        assert!(
-            health.try_acquire(clock.at(SECOND + 11 * MS)),
-            "up: no limit"
-        );
     }
 
     #[test]
-    fn failed_probe_restarts_the_wait() {
+    fn failed_probe_of_a_down_server_restarts_the_wait() {
         let clock = Clock::new();
-        let mut health = Health::default();
-        health.record_failure(clock.at(Duration::ZERO));
-        health.record_failure(clock.at(Duration::ZERO));
-        let probe_time = clock.at(SECOND);
-        assert!(health.try_acquire(probe_time));
-        health.record_failure(clock.at(SECOND + 200 * MS));
+        let mut health = down_at(clock.at(Duration::ZERO));
+        assert!(health.try_acquire(clock.at(SECOND)));
+        health.record_failed_check(clock.at(SECOND + 200 * MS));
         assert_eq!(health.consecutive_failures(), 3);
         assert!(health.is_down());
         assert_eq!(health.retry_at(), Some(clock.at(2 * SECOND + 200 * MS)));
@@ -263,9 +365,7 @@ mod tests {
     #[test]
     fn abandoned_probe_is_reissued_after_another_retry_after() {
         let clock = Clock::new();
-        let mut health = Health::default();
-        health.record_failure(clock.at(Duration::ZERO));
-        health.record_failure(clock.at(Duration::ZERO));
+        let mut health = down_at(clock.at(Duration::ZERO));
         assert!(health.try_acquire(clock.at(SECOND)));
         // The probe never reports back; another caller gets one later.
         assert!(!health.try_acquire(clock.at(SECOND + 999 * MS)));
@@ -281,9 +381,13 @@ mod tests {
                 retry_after: 5 * SECOND,
             };
             let mut health = Health::new(config);
-            health.record_failure(clock.at(Duration::ZERO));
+            health.record_failed_check(clock.at(Duration::ZERO));
             assert!(health.is_down(), "limit {limit}");
             assert_eq!(health.retry_at(), Some(clock.at(5 * SECOND)));
+            let mut health = Health::new(config);
+            health.record_failure(clock.at(Duration::ZERO));
+            assert!(health.needs_probe() && !health.is_down(), "limit {limit}");
+            assert_eq!(health.retry_at(), Some(clock.at(Duration::ZERO)));
         }
     }
 
@@ -295,7 +399,7 @@ mod tests {
             retry_after: Duration::ZERO,
         };
         let mut health = Health::new(config);
-        health.record_failure(clock.at(Duration::ZERO));
+        health.record_failed_check(clock.at(Duration::ZERO));
         assert!(health.is_down());
         assert!(health.is_available(clock.at(Duration::ZERO)));
     }
@@ -308,7 +412,7 @@ mod tests {
             retry_after: Duration::MAX,
         };
         let mut health = Health::new(config);
-        health.record_failure(clock.at(Duration::ZERO));
+        health.record_failed_check(clock.at(Duration::ZERO));
         assert!(health.is_down());
         assert_eq!(health.retry_at(), None);
         assert!(!health.is_available(clock.at(1000 * SECOND)));

@@ -319,7 +319,8 @@ impl Shared {
             if let Ok((slot, _)) = topology.slot(server) {
                 self.check_idle(slot);
             }
-            match topology.router.admit(server, now) {
+            // After the check, which may have just asked for a probe.
+            match topology.router.admit(server, Instant::now()) {
                 Ok(Admission::Go) => target.admitted(),
                 Ok(Admission::Probe) => match self.probe(topology, server, config, deadline) {
                     Ok(ticket) => target.probing(ticket),
