@@ -36,6 +36,9 @@ pub enum HealthEvent<'a> {
     /// counts against the server is the policy's call: see
     /// [`counts_against_server`].
     ConnectionLost(&'a Error),
+    /// The probe [`ServerHealth::admit`] handed out failed with `cause`
+    /// (its connection may be reported lost too; the probe counts once).
+    ProbeFailed(&'a Error),
 }
 
 /// Whether a connection given up because of `cause` counts as a failure of
@@ -190,7 +193,8 @@ impl ServerHealth {
     }
 
     /// Record `event` at `now`; returns the transition it caused, if any.
-    /// A connection lost while a probe is out counts as a failed check.
+    /// Failed connects and probes are failed checks; a probe's outcome
+    /// counts once, the first report of it ending the probe.
     pub fn record(&mut self, event: HealthEvent<'_>, now: Instant) -> Option<Transition> {
         let was_down = self.health.is_down();
         match event {
@@ -203,13 +207,19 @@ impl ServerHealth {
                 self.health.record_failed_check(now);
             }
             HealthEvent::ConnectionLost(cause) if counts_against_server(cause) => {
-                if std::mem::take(&mut self.probing) {
-                    self.health.record_failed_check(now);
-                } else {
-                    self.health.record_failure(now);
-                }
+                self.health.record_failure(now);
             }
             HealthEvent::ConnectionLost(_) => {}
+            HealthEvent::ProbeFailed(cause) if std::mem::take(&mut self.probing) => {
+                if counts_against_server(cause) {
+                    self.health.record_failed_check(now);
+                } else {
+                    // The server answered and refused the client's TLS or
+                    // login settings: every call will say so itself.
+                    self.health.record_success();
+                }
+            }
+            HealthEvent::ProbeFailed(_) => {}
         }
         match (was_down, self.health.is_down()) {
             (false, true) => Some(Transition::Down),
@@ -300,16 +310,22 @@ mod tests {
         s.record(HealthEvent::ConnectionLost(&Error::Closed), t0);
         s.record(HealthEvent::ConnectionLost(&Error::Closed), t0);
         assert_eq!(s.admit(t0).ok(), Some(Admission::Probe));
-        // The probe's connection is lost: a failed check; probe again.
-        assert_eq!(
-            s.record(HealthEvent::ConnectionLost(&Error::Timeout), t0),
-            None
-        );
+        // Another connection in use is lost meanwhile: not a check.
+        s.record(HealthEvent::ConnectionLost(&Error::Timeout), t0);
+        assert!(s.is_probing() && !s.is_down());
+        // The probe's connection is lost, and the probe fails: one failed
+        // check, however many reports; probe again.
+        s.record(HealthEvent::ConnectionLost(&Error::Closed), t0);
+        assert_eq!(s.record(HealthEvent::ProbeFailed(&Error::Closed), t0), None);
+        assert_eq!(s.record(HealthEvent::ProbeFailed(&Error::Closed), t0), None);
+        assert!(!s.is_probing() && !s.is_down());
         assert_eq!(s.admit(t0).ok(), Some(Admission::Probe));
+        // A refused connect ends that probe: the second failed check.
         assert_eq!(
             s.record(HealthEvent::ConnectFailed, t0),
             Some(Transition::Down)
         );
+        assert_eq!(s.record(HealthEvent::ProbeFailed(&Error::Closed), t0), None);
         assert!(s.is_down());
         let Err(Error::NoServer(msg)) = s.admit(t0) else {
             panic!("down")
@@ -318,6 +334,20 @@ mod tests {
             msg.contains("is down") && msg.contains("next try in 1000 ms"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_probe_refused_for_the_clients_settings_leaves_the_server_up() {
+        let t0 = Instant::now();
+        let mut s = server(1);
+        s.record(HealthEvent::ConnectionLost(&Error::Timeout), t0);
+        assert_eq!(s.admit(t0).ok(), Some(Admission::Probe));
+        let refused = Error::Auth {
+            server: "h:1".into(),
+            message: "authentication failure".into(),
+        };
+        assert_eq!(s.record(HealthEvent::ProbeFailed(&refused), t0), None);
+        assert_eq!(s.admit(t0).ok(), Some(Admission::Go));
     }
 
     #[test]

@@ -263,6 +263,19 @@ impl Topology {
         deadline: Instant,
         config: &ClientConfig,
     ) -> Result<Box<Conn>, Error> {
+        self.check(server, deadline, config).inspect_err(|e| {
+            let failed = HealthEvent::ProbeFailed(e);
+            self.router.record(server, failed, Instant::now());
+        })
+    }
+
+    /// The probe's exchange: a `version` on a fresh connection.
+    fn check(
+        &self,
+        server: usize,
+        deadline: Instant,
+        config: &ClientConfig,
+    ) -> Result<Box<Conn>, Error> {
         let pool = self
             .pools
             .get(server)

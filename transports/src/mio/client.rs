@@ -6,7 +6,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use memwire_core::client::{
-    Call, ClientBuilder, ClientConfig, ConfigError, FromConfig, Operation, Router,
+    Call, ClientBuilder, ClientConfig, ConfigError, FromConfig, HealthEvent, Operation, Router,
 };
 use memwire_core::cluster::ServerAddr;
 use memwire_core::Error;
@@ -137,15 +137,20 @@ impl Client {
         let mut shared = lock(&self.inner.shared);
         let mut probes = Vec::new();
         for server in due {
-            // A probe that cannot start failed: its connect is on record.
             let probe = shared
                 .ensure_poll()
                 .and_then(|()| shared.probe(topology, server, config, deadline));
-            probes.extend(probe.ok());
+            match probe {
+                Ok(probe) => probes.push(probe),
+                Err(e) => {
+                    let failed = HealthEvent::ProbeFailed(&e);
+                    topology.router.record(server, failed, Instant::now());
+                }
+            }
         }
         loop {
             // Each outcome reached the failure policy when it came.
-            probes.retain(|probe| shared.take_result(*probe).is_none());
+            probes.retain(|probe| shared.take_probe_result(*probe).is_none());
             if probes.is_empty() {
                 break;
             }

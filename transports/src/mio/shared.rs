@@ -305,7 +305,7 @@ impl Shared {
         let now = Instant::now();
         for target in targets.iter_mut() {
             if let Some(probe) = target.probe() {
-                match self.take_result(probe) {
+                match self.take_probe_result(probe) {
                     Some(Ok(_)) => target.admitted(),
                     Some(Err(e)) => target.fail(call, &e),
                     None => {}
@@ -324,7 +324,12 @@ impl Shared {
                 Ok(Admission::Go) => target.admitted(),
                 Ok(Admission::Probe) => match self.probe(topology, server, config, deadline) {
                     Ok(ticket) => target.probing(ticket),
-                    Err(e) => target.fail(call, &e),
+                    Err(e) => {
+                        topology
+                            .router
+                            .record(server, HealthEvent::ProbeFailed(&e), now);
+                        target.fail(call, &e);
+                    }
                 },
                 Err(e) if topology.router.is_probing(server) && now + PROBE_WAIT < deadline => {
                     target.refused(now + PROBE_WAIT, e);
@@ -572,6 +577,17 @@ impl Shared {
             },
             _ => None,
         }
+    }
+
+    /// The outcome of a probe, once in; a failure reaches the failure
+    /// policy as the probe's.
+    pub(super) fn take_probe_result(&mut self, probe: Ticket) -> Option<Result<Response, Error>> {
+        let result = self.take_result(probe)?;
+        if let Err(e) = &result {
+            self.topology
+                .record(probe.slot, HealthEvent::ProbeFailed(e));
+        }
+        Some(result)
     }
 
     /// A call stopped waiting for `ticket`: its reply will be dropped.

@@ -260,17 +260,20 @@ impl AsyncClient {
         server: usize,
         deadline: Instant,
     ) -> Result<Arc<Link>, Error> {
-        let link = self.start_link(topology, server, deadline)?;
-        Self::install(topology, server, &link);
-        let id = self.submit(&link, &Command::version(), deadline).await?;
-        let answered = std::future::poll_fn(|cx| link.poll_result(cx, id)).await;
-        // Failures reach the policy from the driver, once per connection.
-        answered.map(|_| {
-            topology
-                .router
-                .record(server, HealthEvent::Replied, Instant::now());
-            link
-        })
+        let answered = async {
+            let link = self.start_link(topology, server, deadline)?;
+            Self::install(topology, server, &link);
+            let id = self.submit(&link, &Command::version(), deadline).await?;
+            std::future::poll_fn(|cx| link.poll_result(cx, id)).await?;
+            Ok(link)
+        }
+        .await;
+        let event = match &answered {
+            Ok(_) => HealthEvent::Replied,
+            Err(e) => HealthEvent::ProbeFailed(e),
+        };
+        topology.router.record(server, event, Instant::now());
+        answered
     }
 
     /// Probe, in the background, the down servers an ejecting router hands
