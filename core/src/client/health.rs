@@ -14,9 +14,10 @@
 //! and the others wait for its outcome. Only when fresh connections (connects
 //! and probes) fail `failure_limit` times in a row is the server *down*:
 //! requests for it fail fast with [`Error::NoServer`] (or, with ejection,
-//! go to the next server along the ring) until
-//! [`HealthConfig::retry_after`](crate::cluster::HealthConfig) has passed
-//! and a probe is due again. A probe's reply brings the server back up.
+//! go to the next server along the ring) until a probe is due again: an
+//! eighth of [`HealthConfig::retry_after`](crate::cluster::HealthConfig)
+//! later at first, each failed probe doubling the wait up to
+//! `retry_after`. A probe's reply brings the server back up.
 //! Time is an argument; nothing here reads a clock.
 
 use std::time::Instant;
@@ -102,8 +103,9 @@ pub enum Transition {
 /// let err = server.admit(t0).unwrap_err();
 /// assert!(matches!(err, Error::NoServer(_)));
 /// assert!(err.to_string().contains("10.0.0.1:11211"));
-/// // After retry_after, one caller probes; the others wait for its outcome.
-/// let later = t0 + Duration::from_secs(1);
+/// // An eighth of retry_after later, one caller probes; the others wait
+/// // for its outcome.
+/// let later = t0 + Duration::from_millis(125);
 /// assert_eq!(server.admit(later)?, Admission::Probe);
 /// assert!(server.is_probing() && server.admit(later).is_err());
 /// assert_eq!(server.record(HealthEvent::Replied, later), Some(Transition::Up));
@@ -331,7 +333,7 @@ mod tests {
             panic!("down")
         };
         assert!(
-            msg.contains("is down") && msg.contains("next try in 1000 ms"),
+            msg.contains("is down") && msg.contains("next try in 125 ms"),
             "{msg}"
         );
     }
@@ -352,30 +354,29 @@ mod tests {
 
     #[test]
     fn down_until_retry_then_one_probe() {
+        let ms = Duration::from_millis;
         let t0 = Instant::now();
         let mut s = server(1);
         s.record(HealthEvent::ConnectFailed, t0);
-        let Err(Error::NoServer(msg)) = s.admit(t0 + Duration::from_millis(999)) else {
+        let Err(Error::NoServer(msg)) = s.admit(t0 + ms(124)) else {
             panic!("down")
         };
         assert!(
             msg.contains("h:1") && msg.contains("next try in 1 ms"),
             "{msg}"
         );
-        let t1 = t0 + Duration::from_secs(1);
+        let t1 = t0 + ms(125);
         assert_eq!(s.admit(t1).ok(), Some(Admission::Probe));
         assert!(s.admit(t1).is_err(), "only one probe");
         assert!(s.is_probing());
         assert_eq!(s.record(HealthEvent::ConnectFailed, t1), None, "still down");
         assert!(!s.is_probing());
-        assert!(s.admit(t1 + Duration::from_millis(999)).is_err());
-        // A probe that never reports is handed out again a retry later.
-        let t2 = t1 + Duration::from_secs(1);
+        // The next wait is twice as long.
+        assert!(s.admit(t1 + ms(249)).is_err());
+        let t2 = t1 + ms(250);
         assert_eq!(s.admit(t2).ok(), Some(Admission::Probe));
-        assert!(s.admit(t2 + Duration::from_millis(999)).is_err());
-        assert_eq!(
-            s.admit(t2 + Duration::from_secs(1)).ok(),
-            Some(Admission::Probe)
-        );
+        // A probe that never reports is handed out again a retry later.
+        assert!(s.admit(t2 + ms(999)).is_err());
+        assert_eq!(s.admit(t2 + ms(1000)).ok(), Some(Admission::Probe));
     }
 }

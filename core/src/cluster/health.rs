@@ -7,7 +7,10 @@
 //! connection goes out at once, and no request goes there until it
 //! reports. A fresh connection that fails (a failed connect, a failed
 //! probe) is a failed *check*; `failure_limit` of those in a row mark the
-//! server *down*, and the next probe waits [`HealthConfig::retry_after`].
+//! server *down*. Its next probe waits an eighth of
+//! [`HealthConfig::retry_after`], and each failed probe doubles the wait up
+//! to `retry_after`: a brief outage is over soon, a dead server costs a
+//! probe per `retry_after`.
 //! Any success brings the server up and clears both counts.
 
 use std::time::{Duration, Instant};
@@ -29,8 +32,9 @@ pub struct HealthConfig {
     /// (connects, probes) that mark it down. Default 2, so one dropped
     /// connection does not take a server out. 0 acts as 1.
     pub failure_limit: u32,
-    /// How long a down server is left alone before the next probe.
-    /// Default 1 second.
+    /// The longest a down server is left alone before the next probe: the
+    /// first probe after it went down comes after an eighth of this, and
+    /// each failed probe doubles the wait up to it. Default 1 second.
     pub retry_after: Duration,
 }
 
@@ -58,12 +62,13 @@ impl Default for HealthConfig {
 /// assert!(health.needs_probe() && !health.is_down());
 /// assert!(health.try_acquire(t0)); // the one probe
 /// assert!(!health.try_acquire(t0)); // nobody else until it reports
-/// // Two fresh connections fail: the server is down for `retry_after`.
+/// // Two fresh connections fail: the server is down, for an eighth of
+/// // `retry_after` at first.
 /// health.record_failed_check(t0);
 /// assert!(health.try_acquire(t0)); // checked again at once
 /// health.record_failed_check(t0);
 /// assert!(health.is_down());
-/// assert_eq!(health.retry_at(), Some(t0 + Duration::from_secs(1)));
+/// assert_eq!(health.retry_at(), Some(t0 + Duration::from_millis(125)));
 ///
 /// let later = t0 + Duration::from_secs(1);
 /// assert!(health.try_acquire(later));
@@ -131,14 +136,19 @@ impl Health {
 
     /// Records, at `now`, a failed check: a connect or a probe that
     /// failed. Reaching the failure limit in failed checks marks the server
-    /// down until `now + retry_after`; below it, a server at the failure
-    /// limit is probed again at once.
+    /// down until `now + retry_after / 8` (each further failed check
+    /// doubles that wait, up to `retry_after`); below it, a server at the
+    /// failure limit is probed again at once.
     pub fn record_failed_check(&mut self, now: Instant) {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         self.failed_checks = self.failed_checks.saturating_add(1);
         if self.failed_checks >= self.limit() {
+            // retry_after / 8 after going down, doubling with each failed
+            // probe up to retry_after.
+            let failed_probes = (self.failed_checks - self.limit()).min(3);
+            let wait = self.config.retry_after / (8 >> failed_probes);
             self.standing = Standing::Gated {
-                next_probe: self.retry_from(now),
+                next_probe: now.checked_add(wait),
             };
         } else if self.consecutive_failures >= self.limit() {
             self.standing = Standing::Gated {
@@ -224,6 +234,8 @@ mod tests {
 
     const SECOND: Duration = Duration::from_secs(1);
     const MS: Duration = Duration::from_millis(1);
+    /// The first wait of a down server under the default `retry_after`.
+    const EIGHTH: Duration = Duration::from_millis(125);
 
     /// A virtual clock: one real instant captured once, then offsets.
     struct Clock(Instant);
@@ -319,7 +331,7 @@ mod tests {
         assert!(health.try_acquire(t + MS));
         health.record_failed_check(t + 2 * MS);
         assert!(health.is_down());
-        assert_eq!(health.retry_at(), Some(t + 2 * MS + SECOND));
+        assert_eq!(health.retry_at(), Some(t + 2 * MS + EIGHTH));
     }
 
     #[test]
@@ -327,49 +339,59 @@ mod tests {
         let clock = Clock::new();
         let mut health = down_at(clock.at(10 * MS));
         assert!(health.is_down());
-        assert_eq!(health.retry_at(), Some(clock.at(10 * MS + SECOND)));
+        assert_eq!(health.retry_at(), Some(clock.at(10 * MS + EIGHTH)));
 
         // Unavailable right up to the retry instant.
         assert!(!health.is_available(clock.at(10 * MS)));
-        assert!(!health.is_available(clock.at(SECOND + 9 * MS)));
-        assert!(!health.try_acquire(clock.at(SECOND + 9 * MS)));
+        assert!(!health.is_available(clock.at(EIGHTH + 9 * MS)));
+        assert!(!health.try_acquire(clock.at(EIGHTH + 9 * MS)));
 
         // At the retry instant exactly one probe gets through.
-        let probe_time = clock.at(SECOND + 10 * MS);
+        let probe_time = clock.at(EIGHTH + 10 * MS);
         assert!(health.is_available(probe_time));
         assert!(health.try_acquire(probe_time));
         assert!(!health.try_acquire(probe_time));
-        assert!(!health.is_available(clock.at(SECOND + 500 * MS)));
+        assert!(!health.is_available(probe_time + 500 * MS));
         assert_eq!(health.retry_at(), Some(probe_time + SECOND));
 
         // The probe succeeds: the server is up again.
         health.record_success();
         assert!(!health.is_down());
         assert_eq!(health.consecutive_failures(), 0);
-        assert!(health.is_available(clock.at(SECOND + 11 * MS)));
+        assert!(health.is_available(probe_time + MS));
     }
 
     #[test]
-    fn failed_probe_of_a_down_server_restarts_the_wait() {
+    fn failed_probes_of_a_down_server_double_the_wait_up_to_retry_after() {
         let clock = Clock::new();
-        let mut health = down_at(clock.at(Duration::ZERO));
-        assert!(health.try_acquire(clock.at(SECOND)));
-        health.record_failed_check(clock.at(SECOND + 200 * MS));
-        assert_eq!(health.consecutive_failures(), 3);
-        assert!(health.is_down());
-        assert_eq!(health.retry_at(), Some(clock.at(2 * SECOND + 200 * MS)));
-        assert!(!health.is_available(clock.at(2 * SECOND)));
-        assert!(health.is_available(clock.at(2 * SECOND + 200 * MS)));
+        let mut t = clock.at(Duration::ZERO);
+        let mut health = down_at(t);
+        for wait in [EIGHTH, 2 * EIGHTH, 4 * EIGHTH, SECOND, SECOND] {
+            assert_eq!(health.retry_at(), Some(t + wait));
+            assert!(!health.is_available(t + wait - MS));
+            t += wait;
+            assert!(health.try_acquire(t));
+            t += 20 * MS; // the probe fails a little later
+            health.record_failed_check(t);
+            assert!(health.is_down());
+        }
+        health.record_success();
+        assert!(!health.needs_probe());
+        // Down again: the ladder starts over.
+        let mut again = health;
+        again.record_failed_check(t);
+        again.record_failed_check(t);
+        assert_eq!(again.retry_at(), Some(t + EIGHTH));
     }
 
     #[test]
-    fn abandoned_probe_is_reissued_after_another_retry_after() {
+    fn abandoned_probe_is_reissued_after_retry_after() {
         let clock = Clock::new();
         let mut health = down_at(clock.at(Duration::ZERO));
-        assert!(health.try_acquire(clock.at(SECOND)));
+        assert!(health.try_acquire(clock.at(EIGHTH)));
         // The probe never reports back; another caller gets one later.
-        assert!(!health.try_acquire(clock.at(SECOND + 999 * MS)));
-        assert!(health.try_acquire(clock.at(2 * SECOND)));
+        assert!(!health.try_acquire(clock.at(EIGHTH + 999 * MS)));
+        assert!(health.try_acquire(clock.at(EIGHTH + SECOND)));
     }
 
     #[test]
@@ -378,12 +400,12 @@ mod tests {
         for limit in [0, 1] {
             let config = HealthConfig {
                 failure_limit: limit,
-                retry_after: 5 * SECOND,
+                retry_after: 8 * SECOND,
             };
             let mut health = Health::new(config);
             health.record_failed_check(clock.at(Duration::ZERO));
             assert!(health.is_down(), "limit {limit}");
-            assert_eq!(health.retry_at(), Some(clock.at(5 * SECOND)));
+            assert_eq!(health.retry_at(), Some(clock.at(SECOND)));
             let mut health = Health::new(config);
             health.record_failure(clock.at(Duration::ZERO));
             assert!(health.needs_probe() && !health.is_down(), "limit {limit}");
@@ -412,7 +434,11 @@ mod tests {
             retry_after: Duration::MAX,
         };
         let mut health = Health::new(config);
-        health.record_failed_check(clock.at(Duration::ZERO));
+        let t = clock.at(Duration::ZERO);
+        health.record_failed_check(t);
+        for _ in 0..3 {
+            health.record_failed_check(t);
+        }
         assert!(health.is_down());
         assert_eq!(health.retry_at(), None);
         assert!(!health.is_available(clock.at(1000 * SECOND)));

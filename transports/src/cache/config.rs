@@ -203,7 +203,7 @@ impl<T> CacheBuilder<T> {
         self
     }
 
-    /// How long a failing server is left alone before it is tried again
+    /// The longest a down server is left alone before it is tried again
     /// (default 1 s; see [`HealthConfig`]).
     pub fn retry_after(mut self, after: Duration) -> Self {
         self.health.retry_after = after;

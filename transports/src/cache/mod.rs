@@ -78,7 +78,7 @@
 //! counted (`failures`) and handed to the hook of
 //! [`CacheBuilder::on_error`], if any: by default the library prints
 //! nothing ([`stderr_hook`] is there to opt into). The client marks a
-//! server it cannot reach down and retries it after
+//! server it cannot reach down and probes it again, within
 //! [`HealthConfig::retry_after`](crate::cluster::HealthConfig): as soon as
 //! it answers again it is used again, without a restart. Only mistakes of
 //! the caller are `Err`: an invalid raw key, a value that cannot be
