@@ -7,9 +7,7 @@
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
-use criterion::{
-    criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
-};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use memwire_core::{Command, Config, Connection, Expect, Response, ResponseParser, Status};
 
 /// A `get` reply carrying `len` bytes of data.
@@ -84,7 +82,9 @@ fn pipelined_small_gets(c: &mut Criterion) {
 /// A multi-get reply of about 1 MB: 8192 hits of 100-byte values, and
 /// the keys asked for.
 fn multi_get_reply() -> (Vec<u8>, Vec<Bytes>) {
-    let keys: Vec<Bytes> = (0..8192).map(|i| Bytes::from(format!("key:{i:05}"))).collect();
+    let keys: Vec<Bytes> = (0..8192)
+        .map(|i| Bytes::from(format!("key:{i:05}")))
+        .collect();
     let mut wire = Vec::new();
     for k in &keys {
         wire.extend_from_slice(b"VALUE ");
@@ -113,7 +113,10 @@ fn multi_get(c: &mut Criterion) {
                     keys: keys.clone(),
                     cas: false,
                 };
-                (ResponseParser::new(expect, &config), BytesMut::from(&wire[..]))
+                (
+                    ResponseParser::new(expect, &config),
+                    BytesMut::from(&wire[..]),
+                )
             },
             |(mut parser, mut input)| match parser.parse(&mut input) {
                 Ok(Status::Complete(r)) => hits(Some(r)),

@@ -165,7 +165,12 @@ pub struct ResponseParser {
     /// Bytes at the front of the input already searched for `\n`.
     scanned: usize,
     /// The data block awaited, its length and what it belongs to.
-    data: Option<(usize, Block)>,
+    data: Option<usize>,
+    /// The `VALUE` whose data block is awaited (apart from the large
+    /// [`MetaReply`], so that it moves cheaply).
+    value: Option<ValueHeader>,
+    /// The meta `VA` reply whose data block is awaited.
+    meta: Option<MetaReply>,
     values: Vec<Value>,
     /// Which requested keys a `VALUE` has answered. Empty while every
     /// answer came in request order (as memcached answers): the keys
@@ -177,15 +182,6 @@ pub struct ResponseParser {
     /// key answered.
     next_key: usize,
     stats: Vec<(String, String)>,
-}
-
-/// What an awaited data block belongs to.
-#[derive(Debug)]
-enum Block {
-    /// A `VALUE` of a retrieval.
-    Value(ValueHeader),
-    /// A meta `VA` reply.
-    Meta(MetaReply),
 }
 
 #[derive(Debug)]
@@ -207,6 +203,8 @@ impl ResponseParser {
             max_stats_entries: config.max_stats_entries,
             scanned: 0,
             data: None,
+            value: None,
+            meta: None,
             values: Vec::new(),
             answered: Vec::new(),
             next_key: 0,
@@ -230,8 +228,7 @@ impl ResponseParser {
     /// longer be trusted.
     pub fn parse(&mut self, input: &mut BytesMut) -> Result<Status, ProtocolError> {
         loop {
-            if let Some((len, _)) = &self.data {
-                let len = *len;
+            if let Some(len) = self.data {
                 let need = len.saturating_add(2);
                 if input.len() < need {
                     return Ok(Status::Partial);
@@ -242,17 +239,16 @@ impl ResponseParser {
                 // The one split of a value: its data, without copying.
                 let data = input.split_to(len).freeze();
                 input.advance(2);
-                match self.data.take() {
-                    Some((_, Block::Value(h))) => self.values.push(Value {
+                self.data = None;
+                if let Some(h) = self.value.take() {
+                    self.values.push(Value {
                         key: h.key,
                         flags: h.flags,
                         cas: h.cas,
                         data,
-                    }),
-                    Some((_, Block::Meta(reply))) => {
-                        return Ok(Status::Complete(Ok(meta_parse::with_value(reply, data))));
-                    }
-                    None => {}
+                    });
+                } else if let Some(reply) = self.meta.take() {
+                    return Ok(Status::Complete(Ok(meta_parse::with_value(reply, data))));
                 }
                 continue;
             }
@@ -325,7 +321,8 @@ impl ResponseParser {
         match meta_parse::on_line(m, line, self.max_value_len)? {
             LineOutcome::Done(reply) => Ok(Some(reply)),
             LineOutcome::Block { reply, len } => {
-                self.data = Some((len, Block::Meta(reply)));
+                self.data = Some(len);
+                self.meta = Some(reply);
                 Ok(None)
             }
         }
@@ -424,19 +421,19 @@ impl ResponseParser {
         let Expect::Values { keys, cas } = &self.expect else {
             return Err(self.unexpected(line));
         };
-        let mut fields = header.split(|&b| b == b' ');
-        let (Some(key), Some(flags), Some(len)) = (fields.next(), fields.next(), fields.next())
-        else {
+        let (key, rest) = field(header);
+        let (flags, rest) = field(rest.unwrap_or_default());
+        let Some(rest) = rest else {
             return Err(self.unexpected(line));
         };
-        let cas_unique = match (fields.next(), *cas) {
-            (Some(c), true) => Some(parse_u64(c).ok_or_else(|| self.unexpected(line))?),
+        let (len, rest) = field(rest);
+        let cas_unique = match (rest, *cas) {
+            (Some(c), true) if !c.contains(&b' ') => {
+                Some(parse_u64(c).ok_or_else(|| self.unexpected(line))?)
+            }
             (None, false) => None,
             _ => return Err(self.unexpected(line)),
         };
-        if fields.next().is_some() {
-            return Err(self.unexpected(line));
-        }
         let flags = parse_u64(flags)
             .and_then(|f| u32::try_from(f).ok())
             .ok_or_else(|| self.unexpected(line))?;
@@ -444,7 +441,7 @@ impl ResponseParser {
         let len = usize::try_from(len)
             .ok()
             .filter(|&l| l <= self.max_value_len)
-            .ok_or(ProtocolError::ValueTooLarge {
+            .ok_or_else(|| ProtocolError::ValueTooLarge {
                 len,
                 max: self.max_value_len,
             })?;
@@ -493,7 +490,8 @@ impl ResponseParser {
             flags,
             cas: cas_unique,
         };
-        self.data = Some((len, Block::Value(header)));
+        self.data = Some(len);
+        self.value = Some(header);
         Ok(())
     }
 
@@ -525,6 +523,15 @@ impl ResponseParser {
             line: show_line(line),
             request: self.expect.name(),
         }
+    }
+}
+
+/// The first space-separated field of `s`, and the rest after its space
+/// (`None` when there is no space).
+fn field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match s.iter().position(|&b| b == b' ') {
+        Some(i) => (s.get(..i).unwrap_or_default(), s.get(i + 1..)),
+        None => (s, None),
     }
 }
 
