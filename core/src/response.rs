@@ -441,7 +441,7 @@ impl ResponseParser {
         let len = usize::try_from(len)
             .ok()
             .filter(|&l| l <= self.max_value_len)
-            .ok_or_else(|| ProtocolError::ValueTooLarge {
+            .ok_or(ProtocolError::ValueTooLarge {
                 len,
                 max: self.max_value_len,
             })?;
