@@ -172,7 +172,9 @@ fn misrouted(op: &Op, hits: &[Value]) -> Option<String> {
 fn run<C: Commands>(c: &C, op: &Op) -> Outcome {
     match op {
         Op::Get(k) => c.get(k).map(|hit| hit.into_iter().collect()),
-        Op::GetMulti(keys) => c.get_multi(keys).and_then(memwire::client::ops::Hits::into_result),
+        Op::GetMulti(keys) => c
+            .get_multi(keys)
+            .and_then(memwire::client::ops::Hits::into_result),
         Op::Set(k, v) => c.set(k, v.clone()).map(|()| Vec::new()),
     }
 }
@@ -877,7 +879,10 @@ mod async_runs {
     pub async fn run_async<C: AsyncCommands>(c: &C, op: &Op) -> Outcome {
         match op {
             Op::Get(k) => c.get(k).await.map(|hit| hit.into_iter().collect()),
-            Op::GetMulti(keys) => c.get_multi(keys).await.and_then(memwire::client::ops::Hits::into_result),
+            Op::GetMulti(keys) => c
+                .get_multi(keys)
+                .await
+                .and_then(memwire::client::ops::Hits::into_result),
             Op::Set(k, v) => c.set(k, v.clone()).await.map(|()| Vec::new()),
         }
     }

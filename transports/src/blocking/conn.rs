@@ -51,9 +51,10 @@ impl Conn {
     }
 
     /// Whether this idle connection can be reused: not poisoned, nothing in
-    /// flight, and the server has neither closed it nor sent anything.
-    pub(crate) fn is_reusable(&self) -> bool {
-        self.is_healthy() && self.stream.is_idle_and_open()
+    /// flight, and — when `check` — the server has neither closed it nor
+    /// sent anything (one system call).
+    pub(crate) fn is_reusable(&self, check: bool) -> bool {
+        self.is_healthy() && (!check || self.stream.is_idle_and_open())
     }
 
     /// Whether the connection may go back to the idle pool.

@@ -119,6 +119,46 @@ struct Session {
 /// before asking again.
 const PROBE_WAIT: Duration = Duration::from_millis(2);
 
+/// A pooled connection idle at least this long is checked before a write
+/// goes out on it; one used more recently was just shown alive by its
+/// reply, and a check per request would cost a system call each.
+const IDLE_CHECK: Duration = Duration::from_millis(1);
+
+/// Whether an idle pooled connection is checked for a server that closed
+/// it (or sent something) before a request goes out on it: a
+/// `recv(MSG_PEEK)`, one system call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Liveness {
+    /// Never: a read in its first round, which the client layer sends
+    /// again on another connection if this one turns out dead.
+    Unchecked,
+    /// When it sat idle for [`IDLE_CHECK`] or longer.
+    AfterIdle,
+    /// Always: a retry round, where no second retry would follow.
+    Always,
+}
+
+impl Liveness {
+    /// The check for `command` in round `round` (0 first).
+    fn of(command: &Command, round: usize, router: &Router) -> Liveness {
+        if round > 0 {
+            Liveness::Always
+        } else if command.is_idempotent() && router.retries_reads() {
+            Liveness::Unchecked
+        } else {
+            Liveness::AfterIdle
+        }
+    }
+
+    fn needs_peek(self, idle: Duration) -> bool {
+        match self {
+            Liveness::Unchecked => false,
+            Liveness::AfterIdle => idle >= IDLE_CHECK,
+            Liveness::Always => true,
+        }
+    }
+}
+
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Client>();
@@ -188,6 +228,7 @@ impl Topology {
         server: usize,
         deadline: Instant,
         config: &ClientConfig,
+        check: Liveness,
     ) -> Result<Box<Conn>, Error> {
         let admission = loop {
             match self.router.admit(server, Instant::now()) {
@@ -212,8 +253,10 @@ impl Topology {
         loop {
             match pool.acquire(deadline) {
                 Err(max) => return Err(pool::exhausted(addr, max)),
-                Ok(Slot::Idle(conn)) if conn.is_reusable() => return Ok(conn),
-                Ok(Slot::Idle(stale)) => {
+                Ok(Slot::Idle(conn, idle)) if conn.is_reusable(check.needs_peek(idle)) => {
+                    return Ok(conn)
+                }
+                Ok(Slot::Idle(stale, _)) => {
                     drop(stale);
                     pool.forget();
                 }
@@ -262,7 +305,7 @@ impl Topology {
                 conn
             }
             // Idle connections of a down server are stale: drop them.
-            Ok(Slot::Idle(stale)) => {
+            Ok(Slot::Idle(stale, _)) => {
                 drop(stale);
                 self.connect(server, deadline, config)?
             }
@@ -339,7 +382,7 @@ impl Commands for Client {
             Ok(call) => call,
             Err(refused) => return refused,
         };
-        loop {
+        for number in 0.. {
             let round = call.next_round(Instant::now(), deadline);
             if round.is_empty() {
                 break;
@@ -351,7 +394,12 @@ impl Commands for Client {
                 let server = dispatch.server;
                 let position = match sessions.iter().position(|s| s.server == server) {
                     Some(p) => p,
-                    None => match topology.open(server, deadline, config) {
+                    None => match topology.open(
+                        server,
+                        deadline,
+                        config,
+                        Liveness::of(&dispatch.command, number, &topology.router),
+                    ) {
                         Ok(conn) => {
                             sessions.push(Session {
                                 server,
