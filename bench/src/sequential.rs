@@ -128,13 +128,13 @@ pub fn tokio(workload: Workload, server: &str, meter: Meter) -> Result<Measured,
     })
 }
 
-/// A core [`Connection`] over a blocking std `TcpStream`: the least a
-/// transport can do around the core.
+/// A core [`Connection`] over a blocking std `TcpStream`, reading straight
+/// into the connection's buffer: the least a transport can do around the
+/// core.
 pub struct CoreStream {
     stream: TcpStream,
     /// The protocol state.
     pub conn: Connection,
-    buf: Vec<u8>,
 }
 
 impl CoreStream {
@@ -149,7 +149,6 @@ impl CoreStream {
         Ok(CoreStream {
             stream,
             conn: Connection::new(Config::default()),
-            buf: vec![0; 64 * 1024],
         })
     }
 
@@ -172,11 +171,11 @@ impl CoreStream {
     ///
     /// The socket's, or a closed connection.
     pub fn read(&mut self) -> Result<(), RunError> {
-        let n = self.stream.read(&mut self.buf)?;
+        let n = self.stream.read(self.conn.input_buffer())?;
         if n == 0 {
             return Err("the server closed the connection".into());
         }
-        self.conn.handle_input(&self.buf[..n]);
+        self.conn.commit_input(n);
         Ok(())
     }
 

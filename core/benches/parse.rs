@@ -145,6 +145,24 @@ fn multi_get(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    group.bench_function("read into input_buffer, 64 KiB reads", |b| {
+        b.iter_batched(
+            sent,
+            |mut conn| {
+                // What a socket's read into the connection's buffer does.
+                let mut rest = &wire[..];
+                while !rest.is_empty() {
+                    let room = conn.input_buffer();
+                    let n = room.len().min(64 * 1024).min(rest.len());
+                    room[..n].copy_from_slice(&rest[..n]);
+                    conn.commit_input(n);
+                    rest = &rest[n..];
+                }
+                hits(conn.poll_response().map(|c| c.result))
+            },
+            BatchSize::LargeInput,
+        )
+    });
     group.finish();
 }
 

@@ -217,6 +217,13 @@ impl ResponseParser {
         &self.expect
     }
 
+    /// The length of the data block being awaited, with its `\r\n`,
+    /// counted from the start of the input: how far the input must reach
+    /// to complete it.
+    pub(crate) fn awaited_block(&self) -> Option<usize> {
+        self.data.map(|len| len.saturating_add(2))
+    }
+
     /// Whether part of the reply has already been consumed.
     pub fn in_progress(&self) -> bool {
         self.data.is_some() || !self.values.is_empty() || !self.stats.is_empty()

@@ -17,9 +17,6 @@ use std::time::{Duration, Instant};
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Connection, Error};
 
-/// Bytes read from a socket per read call.
-pub(crate) const READ_CHUNK: usize = 64 * 1024;
-
 /// A connected (or connecting) stream socket.
 #[derive(Debug)]
 pub(crate) enum Stream {
@@ -271,16 +268,17 @@ pub(crate) enum Io {
     Done,
 }
 
-/// Apply the result of reading into `buf` to `conn`: bytes are fed to it,
-/// EOF closes it, an error fails it with [`Error::Io`].
-pub(crate) fn apply_read(conn: &mut Connection, buf: &[u8], read: io::Result<usize>) -> Io {
+/// Apply the result of reading into `conn`'s
+/// [`input_buffer`](Connection::input_buffer): the bytes are parsed where
+/// they were read, EOF closes it, an error fails it with [`Error::Io`].
+pub(crate) fn apply_read(conn: &mut Connection, read: io::Result<usize>) -> Io {
     match read {
         Ok(0) => {
             conn.handle_close();
             Io::Done
         }
         Ok(n) => {
-            conn.handle_input(buf.get(..n).unwrap_or_default());
+            conn.commit_input(n);
             Io::Progress
         }
         Err(e) => apply_error(conn, e),

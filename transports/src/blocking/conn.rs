@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Config, Connection, Error, RequestId, Response};
 
-use crate::net::{self, Stream, READ_CHUNK};
+use crate::net::{self, Stream};
 
 /// A socket timeout within this of the time left is left as it is: a
 /// deadline may pass up to this late, never early, and a request costs no
@@ -19,7 +19,6 @@ const TIMEOUT_SLACK: Duration = Duration::from_millis(5);
 pub(crate) struct Conn {
     stream: Stream,
     proto: Connection,
-    buf: Box<[u8]>,
     /// Completions polled while waiting for another request.
     stash: Vec<(RequestId, Result<Response, Error>)>,
     /// The socket's read and write timeouts as last set.
@@ -43,7 +42,6 @@ impl Conn {
         Ok(Conn {
             stream: Stream::connect(addr, deadline)?,
             proto: Connection::new(protocol),
-            buf: vec![0; READ_CHUNK].into_boxed_slice(),
             stash: Vec::new(),
             read_timeout: None,
             write_timeout: None,
@@ -143,8 +141,8 @@ impl Conn {
                 }
                 self.read_timeout = Some(remaining);
             }
-            let read = (&self.stream).read(&mut self.buf);
-            net::apply_read(&mut self.proto, &self.buf, read);
+            let read = (&self.stream).read(self.proto.input_buffer());
+            net::apply_read(&mut self.proto, read);
         }
     }
 

@@ -13,7 +13,7 @@ use mio::{Interest, Registry, Token};
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Completion, Config, Connection, Error, RequestId};
 
-use crate::net::{self, Io, Stream, READ_CHUNK};
+use crate::net::{self, Io, Stream};
 
 /// Where the adapter is registered: a clone of the caller's registry (so
 /// that interest can follow pending output from any method), the caller's
@@ -120,7 +120,6 @@ pub struct Adapter {
     registration: Option<Registration>,
     /// Completions of the connection replaced by [`Adapter::reconnect`].
     leftovers: VecDeque<Completion>,
-    buf: Box<[u8]>,
 }
 
 impl Adapter {
@@ -164,7 +163,6 @@ impl Adapter {
             connecting,
             registration: None,
             leftovers: VecDeque::new(),
-            buf: vec![0; READ_CHUNK].into_boxed_slice(),
         }
     }
 
@@ -508,8 +506,8 @@ impl Adapter {
             let Some(stream) = &self.stream else {
                 return;
             };
-            let read = (&*stream).read(&mut self.buf);
-            if net::apply_read(&mut self.conn, &self.buf, read) != Io::Progress {
+            let read = (&*stream).read(self.conn.input_buffer());
+            if net::apply_read(&mut self.conn, read) != Io::Progress {
                 return;
             }
         }

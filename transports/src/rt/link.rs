@@ -20,7 +20,7 @@ use memwire_core::{Command, Config, Connection, Error, RequestId, Response};
 
 use super::runtime::{AsyncSocket, Runtime, Timer};
 use crate::lock;
-use crate::net::{self, Stream, READ_CHUNK};
+use crate::net::{self, Stream};
 
 /// Rounds of the drive loop before the driver yields to other tasks.
 const BUDGET: usize = 32;
@@ -180,7 +180,6 @@ impl Link {
                 let mut driver = Driver {
                     link: &self,
                     socket,
-                    buf: vec![0; READ_CHUNK].into_boxed_slice(),
                     timer: runtime.timer(Instant::now()),
                     armed: None,
                     quit_by: None,
@@ -317,7 +316,6 @@ async fn connect(
 struct Driver<'a> {
     link: &'a Link,
     socket: Box<dyn AsyncSocket>,
-    buf: Box<[u8]>,
     timer: std::pin::Pin<Box<dyn Timer>>,
     /// When the timer is set to fire, if it is.
     armed: Option<Instant>,
@@ -351,9 +349,9 @@ impl Driver<'_> {
             // Read even when nothing is in flight, to notice at once a
             // connection the server closed (or bytes nobody asked for).
             if !st.conn.is_poisoned() {
-                if let Poll::Ready(read) = self.socket.poll_read(cx, &mut self.buf) {
+                if let Poll::Ready(read) = self.socket.poll_read(cx, st.conn.input_buffer()) {
                     progress = true;
-                    net::apply_read(&mut st.conn, &self.buf, read);
+                    net::apply_read(&mut st.conn, read);
                 }
             }
             let now = Instant::now();
