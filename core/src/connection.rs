@@ -94,6 +94,13 @@ impl Config {
     }
 }
 
+/// A command to encode: one the caller gave away (a retrieval, whose keys
+/// move into the reply's parser), or one it keeps.
+enum Encode<'a> {
+    Owned(Command),
+    Borrowed(&'a Command),
+}
+
 /// Identifies a request sent on a [`Connection`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestId(u64);
@@ -306,7 +313,11 @@ impl Connection {
         command: impl Into<Command>,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
-        self.send_command(&command.into(), deadline)
+        match command.into() {
+            // The keys move to the parser that checks the reply.
+            Command::Retrieve(r) => self.send_with(Encode::Owned(Command::Retrieve(r)), deadline),
+            other => self.send_command(&other, deadline),
+        }
     }
 
     /// [`Connection::send`] for a command the caller keeps (to send it
@@ -314,6 +325,14 @@ impl Connection {
     pub fn send_command(
         &mut self,
         command: &Command,
+        deadline: Option<Instant>,
+    ) -> Result<RequestId, Error> {
+        self.send_with(Encode::Borrowed(command), deadline)
+    }
+
+    fn send_with(
+        &mut self,
+        command: Encode<'_>,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
         if let Some(cause) = &self.dead {
@@ -326,9 +345,14 @@ impl Connection {
             return Err(Error::Closed);
         }
         let id = RequestId(self.next_id);
-        let (opaque, tokened) = self.opaque_for(command, id)?;
-        let command = tokened.as_ref().unwrap_or(command);
-        let expect = command.encode(&mut self.output, &self.config)?;
+        let (opaque, expect) = match command {
+            Encode::Owned(command) => (None, command.encode_owned(&mut self.output, &self.config)?),
+            Encode::Borrowed(command) => {
+                let (opaque, tokened) = self.opaque_for(command, id)?;
+                let command = tokened.as_ref().unwrap_or(command);
+                (opaque, command.encode(&mut self.output, &self.config)?)
+            }
+        };
         self.next_id += 1;
         match expect {
             None => {

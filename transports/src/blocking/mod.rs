@@ -333,6 +333,35 @@ impl Topology {
         }
     }
 
+    /// A round of one command: open its server's connection, send, wait
+    /// for the reply, give the connection back.
+    fn run_one<O: Operation>(
+        &self,
+        call: &mut Call<O>,
+        index: usize,
+        round: usize,
+        deadline: Instant,
+        config: &ClientConfig,
+    ) {
+        let dispatch = call.dispatch(index);
+        let server = dispatch.server;
+        let check = Liveness::of(&dispatch.command, round, &self.router);
+        let mut conn = match self.open(server, deadline, config, check) {
+            Ok(conn) => conn,
+            Err(e) => return call.complete(index, Err(e)),
+        };
+        let result = conn
+            .send(&dispatch.command, deadline)
+            .and_then(|id| conn.wait(id, deadline));
+        let replied = result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
+        call.complete(index, result);
+        self.release(Session {
+            server,
+            conn,
+            replied,
+        });
+    }
+
     /// Give a session's connection back and tell the failure policy how
     /// the server did.
     fn release(&self, session: Session) {
@@ -386,6 +415,13 @@ impl Commands for Client {
             let round = call.next_round(Instant::now(), deadline);
             if round.is_empty() {
                 break;
+            }
+            if round.len() == 1 {
+                // One command (any keyed operation): no lists to keep.
+                for index in round {
+                    topology.run_one(&mut call, index, number, deadline, config);
+                }
+                continue;
             }
             let mut sessions: Vec<Session> = Vec::new();
             let mut sent: Vec<(usize, usize, RequestId)> = Vec::new();

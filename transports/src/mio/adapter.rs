@@ -317,7 +317,7 @@ impl Adapter {
         command: impl Into<Command>,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
-        let id = self.queue(&command.into(), deadline)?;
+        let id = self.conn.send(command, deadline)?;
         self.settle();
         Ok(id)
     }
