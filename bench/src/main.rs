@@ -1,7 +1,7 @@
 //! `memwire-bench`: the runner behind `scripts/bench`.
 //!
 //! ```text
-//! memwire-bench table --server HOST:PORT --floor PATH --libmc PATH [--rounds 3] [--secs 2]
+//! memwire-bench table --server HOST:PORT --floor PATH --libmc PATH [--rounds 3] [--secs 2] [--before PATH]
 //! memwire-bench run SYSTEM WORKLOAD [N] --server HOST:PORT [--secs 2]
 //! memwire-bench preload --server HOST:PORT
 //! ```
@@ -55,7 +55,7 @@ impl Args {
 }
 
 const USAGE: &str = "usage:
-  memwire-bench table --server HOST:PORT --floor PATH --libmc PATH [--rounds 3] [--secs 2]
+  memwire-bench table --server HOST:PORT --floor PATH --libmc PATH [--rounds 3] [--secs 2] [--before PATH]
   memwire-bench run SYSTEM WORKLOAD [N] --server HOST:PORT [--secs 2]
   memwire-bench preload --server HOST:PORT
 SYSTEM: blocking mio smol tokio core adapter; WORKLOAD: get set mget window tasks";
@@ -94,6 +94,7 @@ fn args_table(args: &Args, server: &str) -> table::Setup {
             .and_then(|r| r.parse().ok())
             .unwrap_or(3),
         secs: args.secs(),
+        before: args.flag("before").map(str::to_string),
     }
 }
 

@@ -18,12 +18,15 @@ pub struct Setup {
     pub rounds: usize,
     /// Measured seconds of each run.
     pub secs: Duration,
+    /// Another build of this runner (an earlier commit's, say): each
+    /// memwire row is also run with it, as "(before)", interleaved.
+    pub before: Option<String>,
 }
 
 /// One client on one workload.
 struct Entry {
     /// Its name in the table.
-    name: &'static str,
+    name: String,
     /// Who runs it: this binary's `run SYSTEM`, or a C program.
     runner: Runner,
     /// The row the ratio is taken against is this one.
@@ -34,6 +37,8 @@ struct Entry {
 
 enum Runner {
     Memwire(&'static str),
+    /// The same, run by [`Setup::before`].
+    Before(&'static str),
     Floor,
     Libmc,
 }
@@ -48,9 +53,9 @@ struct Group {
     entries: Vec<Entry>,
 }
 
-fn entry(name: &'static str, runner: Runner) -> Entry {
+fn entry(name: &str, runner: Runner) -> Entry {
     Entry {
-        name,
+        name: name.to_string(),
         runner,
         reference: false,
         goal: None,
@@ -67,8 +72,32 @@ fn goal(mut e: Entry, g: f64) -> Entry {
     e
 }
 
-/// The workloads and clients of the table (issue #11's).
-fn groups() -> Vec<Group> {
+/// The workloads and clients of the table (issue #11's); with `before`,
+/// each memwire row twice: as built now, and by the other build.
+fn groups(before: bool) -> Vec<Group> {
+    let mut groups = all_groups();
+    if before {
+        for g in &mut groups {
+            let entries = std::mem::take(&mut g.entries);
+            for e in entries {
+                let twin = match e.runner {
+                    Runner::Memwire(system) => Some(Entry {
+                        name: format!("{} (before)", e.name),
+                        runner: Runner::Before(system),
+                        reference: false,
+                        goal: None,
+                    }),
+                    _ => None,
+                };
+                g.entries.push(e);
+                g.entries.extend(twin);
+            }
+        }
+    }
+    groups
+}
+
+fn all_groups() -> Vec<Group> {
     use Runner::{Floor, Libmc, Memwire};
     let sequential = |title, workload, unit, g| Group {
         title,
@@ -124,15 +153,18 @@ fn run_entry(setup: &Setup, group: &Group, e: &Entry) -> Result<Measured, RunErr
     let secs = format!("{}", setup.secs.as_secs_f64());
     let n = group.n.map(|n| n.to_string());
     let mut cmd = match &e.runner {
-        Runner::Memwire(system) => {
-            let mut c = Command::new(std::env::current_exe()?);
+        Runner::Memwire(system) | Runner::Before(system) => {
+            let mut c = match (&e.runner, &setup.before) {
+                (Runner::Before(_), Some(before)) => Command::new(before),
+                _ => Command::new(std::env::current_exe()?),
+            };
             c.args(["run", system, group.workload]);
             c.args(n.iter());
             c.args(["--server", &setup.server, "--secs", &secs]);
             c
         }
         Runner::Floor | Runner::Libmc => {
-            let program = match e.runner {
+            let program = match &e.runner {
                 Runner::Floor => &setup.floor,
                 _ => &setup.libmc,
             };
@@ -187,7 +219,7 @@ fn thousands(x: f64) -> String {
 /// a disturbance hits every client alike), then print the table.
 pub fn run(setup: &Setup) -> Result<(), RunError> {
     memwire_bench::preload(&setup.server)?;
-    let groups = groups();
+    let groups = groups(setup.before.is_some());
     // results[group][entry] = one Measured per round
     let mut results: Vec<Vec<Vec<Measured>>> = groups
         .iter()

@@ -97,6 +97,10 @@ pub struct Router {
     health: Vec<Mutex<ServerHealth>>,
     /// Mirrors each server's down state, for routing without locks.
     down: Vec<AtomicBool>,
+    /// Each server's last event was a reply (no failure counted, no probe
+    /// under way): another reply changes nothing, and is recorded without
+    /// taking the server's lock.
+    clean: Vec<AtomicBool>,
     /// How many servers are down: zero (the usual case) skips all checks.
     downs: AtomicUsize,
 }
@@ -131,7 +135,13 @@ impl Router {
             .iter()
             .map(|_| AtomicBool::new(false))
             .collect();
+        let clean = cluster
+            .servers()
+            .iter()
+            .map(|_| AtomicBool::new(false))
+            .collect();
         Router {
+            clean,
             cluster,
             limits,
             protocol: Protocol::Text,
@@ -273,7 +283,25 @@ impl Router {
         if index >= self.health.len() {
             return;
         }
-        let transition = self.lock(index).record(event, now);
+        let replied = matches!(event, HealthEvent::Replied);
+        let clean = self.clean.get(index);
+        if replied && clean.is_some_and(|c| c.load(Ordering::Acquire)) {
+            return;
+        }
+        if !replied {
+            // Before the lock: a reply recorded after this one sees it.
+            if let Some(c) = clean {
+                c.store(false, Ordering::Release);
+            }
+        }
+        let mut health = self.lock(index);
+        let transition = health.record(event, now);
+        if replied {
+            if let Some(c) = clean {
+                c.store(true, Ordering::Release);
+            }
+        }
+        drop(health);
         if let Some(t) = transition {
             self.mark(index, t == Transition::Down);
             if let (Some(hook), Some(addr)) = (&self.hook, self.servers().get(index)) {
