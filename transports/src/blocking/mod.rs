@@ -150,10 +150,12 @@ impl Liveness {
         }
     }
 
-    fn needs_peek(self, idle: Duration) -> bool {
+    /// Whether a connection idle since `since` is checked (the clock is
+    /// read only when that depends on it).
+    fn needs_peek(self, since: Instant) -> bool {
         match self {
             Liveness::Unchecked => false,
-            Liveness::AfterIdle => idle >= IDLE_CHECK,
+            Liveness::AfterIdle => since.elapsed() >= IDLE_CHECK,
             Liveness::Always => true,
         }
     }
@@ -223,15 +225,21 @@ impl Topology {
     /// the server: one from the pool, or a new one. A server due for a
     /// probe is checked with `version` on a fresh connection first; a
     /// caller refused while another probes waits for the outcome.
+    /// The admission of a server that is up does not depend on the time:
+    /// the call's start (`started`) stands for it then.
     fn open(
         &self,
         server: usize,
-        deadline: Instant,
+        (started, deadline): (Instant, Instant),
         config: &ClientConfig,
         check: Liveness,
     ) -> Result<Box<Conn>, Error> {
         let admission = loop {
-            match self.router.admit(server, Instant::now()) {
+            let now = match self.router.is_down(server) {
+                true => Instant::now(),
+                false => started,
+            };
+            match self.router.admit(server, now) {
                 Ok(admission) => break admission,
                 Err(e)
                     if self.router.is_probing(server) && Instant::now() + PROBE_WAIT < deadline =>
@@ -253,7 +261,7 @@ impl Topology {
         loop {
             match pool.acquire(deadline) {
                 Err(max) => return Err(pool::exhausted(addr, max)),
-                Ok(Slot::Idle(conn, idle)) if conn.is_reusable(check.needs_peek(idle)) => {
+                Ok(Slot::Idle(conn, since)) if conn.is_reusable(check.needs_peek(since)) => {
                     return Ok(conn)
                 }
                 Ok(Slot::Idle(stale, _)) => {
@@ -340,13 +348,13 @@ impl Topology {
         call: &mut Call<O>,
         index: usize,
         round: usize,
-        deadline: Instant,
+        (started, deadline): (Instant, Instant),
         config: &ClientConfig,
     ) {
         let dispatch = call.dispatch(index);
         let server = dispatch.server;
         let check = Liveness::of(&dispatch.command, round, &self.router);
-        let mut conn = match self.open(server, deadline, config, check) {
+        let mut conn = match self.open(server, (started, deadline), config, check) {
             Ok(conn) => conn,
             Err(e) => return call.complete(index, Err(e)),
         };
@@ -355,25 +363,29 @@ impl Topology {
             .and_then(|id| conn.wait(id, deadline));
         let replied = result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
         call.complete(index, result);
-        self.release(Session {
-            server,
-            conn,
-            replied,
-        });
+        self.release(
+            Session {
+                server,
+                conn,
+                replied,
+            },
+            started,
+        );
     }
 
     /// Give a session's connection back and tell the failure policy how
-    /// the server did.
-    fn release(&self, session: Session) {
-        let now = Instant::now();
+    /// the server did (`started`, the call's start, stands for the time
+    /// of a reply: the policy does not look at it).
+    fn release(&self, session: Session, started: Instant) {
         match session.conn.failure() {
-            Some(cause) => {
-                self.router
-                    .record(session.server, HealthEvent::ConnectionLost(cause), now)
-            }
+            Some(cause) => self.router.record(
+                session.server,
+                HealthEvent::ConnectionLost(cause),
+                Instant::now(),
+            ),
             None if session.replied => {
                 self.router
-                    .record(session.server, HealthEvent::Replied, now)
+                    .record(session.server, HealthEvent::Replied, started)
             }
             None => {}
         }
@@ -384,8 +396,8 @@ impl Topology {
 
     /// Probe the down servers an ejecting router hands out (their keys go
     /// elsewhere meanwhile, so nothing else would bring them back).
-    fn run_due_probes(&self, deadline: Instant, config: &ClientConfig) {
-        for server in self.router.due_probes(Instant::now()) {
+    fn run_due_probes(&self, now: Instant, deadline: Instant, config: &ClientConfig) {
+        for server in self.router.due_probes(now) {
             if let (Ok(conn), Some(pool)) =
                 (self.probe(server, deadline, config), self.pools.get(server))
             {
@@ -404,9 +416,10 @@ impl Commands for Client {
         O::Output: Send,
     {
         let config = &self.inner.config;
-        let deadline = Instant::now() + config.io_timeout;
+        let started = Instant::now();
+        let deadline = started + config.io_timeout;
         let topology = self.topology();
-        topology.run_due_probes(deadline, config);
+        topology.run_due_probes(started, deadline, config);
         let mut call = match Call::start(op, &topology.router) {
             Ok(call) => call,
             Err(refused) => return refused,
@@ -419,7 +432,7 @@ impl Commands for Client {
             if round.len() == 1 {
                 // One command (any keyed operation): no lists to keep.
                 for index in round {
-                    topology.run_one(&mut call, index, number, deadline, config);
+                    topology.run_one(&mut call, index, number, (started, deadline), config);
                 }
                 continue;
             }
@@ -432,7 +445,7 @@ impl Commands for Client {
                     Some(p) => p,
                     None => match topology.open(
                         server,
-                        deadline,
+                        (started, deadline),
                         config,
                         Liveness::of(&dispatch.command, number, &topology.router),
                     ) {
@@ -467,7 +480,7 @@ impl Commands for Client {
                 call.complete(index, result);
             }
             for session in sessions {
-                topology.release(session);
+                topology.release(session, started);
             }
         }
         call.finish()

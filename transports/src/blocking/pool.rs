@@ -1,7 +1,7 @@
 //! [`Pool`]: the connections of one server, bounded.
 
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use memwire_core::Error;
 
@@ -34,9 +34,9 @@ struct State {
 
 /// What [`Pool::acquire`] hands out.
 pub(crate) enum Slot<'a> {
-    /// An idle connection and how long it sat idle (check it with
+    /// An idle connection and since when it sat idle (check it with
     /// [`Conn::is_reusable`]).
-    Idle(Box<Conn>, Duration),
+    Idle(Box<Conn>, Instant),
     /// Room for one more connection: open it, or drop the permit.
     New(Permit<'a>),
 }
@@ -78,7 +78,7 @@ impl Pool {
         let mut state = lock(&self.state);
         loop {
             if let Some((conn, since)) = state.idle.pop() {
-                return Ok(Slot::Idle(conn, since.elapsed()));
+                return Ok(Slot::Idle(conn, since));
             }
             if state.open < self.max_open {
                 state.open += 1;
