@@ -9,6 +9,50 @@ use crate::meta::MetaCommand;
 use crate::request::Command;
 use crate::response::Response;
 
+/// The commands of one round of a [`Call`], by index: iterate it. (The
+/// first round, every planned command, needs no list.)
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Round(Indexes);
+
+#[derive(Debug, Clone)]
+enum Indexes {
+    All(std::ops::Range<usize>),
+    Some(std::vec::IntoIter<usize>),
+}
+
+impl Round {
+    /// Whether the round has no command: the call is done.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many commands the round has.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Indexes::All(r) => r.len(),
+            Indexes::Some(v) => v.len(),
+        }
+    }
+}
+
+impl Iterator for Round {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match &mut self.0 {
+            Indexes::All(r) => r.next(),
+            Indexes::Some(v) => v.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.len(), Some(self.len()))
+    }
+}
+
+impl ExactSizeIterator for Round {}
+
 /// One command of an operation and the server it goes to (an index into
 /// [`Router::servers`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +148,8 @@ pub struct Call<O> {
     dispatches: Vec<Dispatch>,
     /// Commands to send in the next round.
     due: Vec<usize>,
+    /// Planned commands not sent yet (the first round): all of them.
+    unsent: usize,
     /// Commands already sent twice.
     retried: Vec<usize>,
     retry_reads: bool,
@@ -121,7 +167,8 @@ impl<O: Operation> Call<O> {
         match op.plan(router, &mut dispatches) {
             Ok(()) => Ok(Call {
                 op,
-                due: (0..dispatches.len()).collect(),
+                due: Vec::new(),
+                unsent: dispatches.len(),
                 dispatches,
                 retried: Vec::new(),
                 retry_reads: router.retries_reads(),
@@ -134,8 +181,11 @@ impl<O: Operation> Call<O> {
     /// every planned command at first, then the reads to retry — unless
     /// the call's `deadline` has passed at `now`: what was due then fails
     /// with [`Error::Timeout`], and the round is empty.
-    pub fn next_round(&mut self, now: Instant, deadline: Instant) -> Vec<usize> {
-        let due = std::mem::take(&mut self.due);
+    pub fn next_round(&mut self, now: Instant, deadline: Instant) -> Round {
+        let due = match std::mem::take(&mut self.unsent) {
+            0 => Round(Indexes::Some(std::mem::take(&mut self.due).into_iter())),
+            n => Round(Indexes::All(0..n)),
+        };
         if now < deadline {
             return due;
         }
@@ -143,7 +193,7 @@ impl<O: Operation> Call<O> {
             // Not a retryable failure: straight to the operation.
             self.op.complete(index, Err(Error::Timeout));
         }
-        Vec::new()
+        Round(Indexes::All(0..0))
     }
 
     /// The planned command `index` and its server.

@@ -100,6 +100,10 @@ pub struct Router {
     gated: Vec<AtomicBool>,
     /// Mirrors each server's down state, for routing without locks.
     down: Vec<AtomicBool>,
+    /// Each server's last event was a reply (no failure counted, no probe
+    /// under way): another reply changes nothing, and is recorded without
+    /// taking the server's lock.
+    clean: Vec<AtomicBool>,
     /// How many servers are down: zero (the usual case) skips all checks.
     downs: AtomicUsize,
 }
@@ -136,8 +140,9 @@ impl Router {
                 .map(|_| AtomicBool::new(false))
                 .collect()
         };
-        let (gated, down) = (flags(), flags());
+        let (gated, down, clean) = (flags(), flags(), flags());
         Router {
+            clean,
             cluster,
             limits,
             protocol: Protocol::Text,
@@ -278,11 +283,27 @@ impl Router {
         if index >= self.health.len() {
             return;
         }
+        let replied = matches!(event, HealthEvent::Replied);
+        let clean = self.clean.get(index);
+        if replied && clean.is_some_and(|c| c.load(Ordering::Acquire)) {
+            return;
+        }
+        if !replied {
+            // Before the lock: a reply recorded after this one sees it.
+            if let Some(c) = clean {
+                c.store(false, Ordering::Release);
+            }
+        }
         // Mirrored under the lock, so that the flags follow the last record.
         let transition = {
             let mut health = self.lock(index);
             let transition = health.record(event, now);
             self.mark(index, health.needs_probe(), health.is_down());
+            if let Some(c) = clean {
+                // Under the lock, from the state: of a reply and a failure
+                // racing here, the one recorded last decides.
+                c.store(health.is_clean(), Ordering::Release);
+            }
             transition
         };
         if let (Some(t), Some(hook), Some(addr)) =

@@ -14,7 +14,7 @@ use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Completion, Config, Connection, Error, RequestId};
 
 use crate::net::wire::Wire;
-use crate::net::{self, Io, Stream, READ_CHUNK};
+use crate::net::{self, Io, Stream};
 use crate::Connector;
 
 /// Where the adapter is registered: a clone of the caller's registry (so
@@ -132,7 +132,6 @@ pub struct Adapter {
     registration: Option<Registration>,
     /// Completions of the connection replaced by [`Adapter::reconnect`].
     leftovers: VecDeque<Completion>,
-    buf: Box<[u8]>,
 }
 
 impl Adapter {
@@ -221,7 +220,6 @@ impl Adapter {
             connecting,
             registration: None,
             leftovers: VecDeque::new(),
-            buf: vec![0; READ_CHUNK].into_boxed_slice(),
         }
     }
 
@@ -379,7 +377,7 @@ impl Adapter {
         command: impl Into<Command>,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
-        let id = self.queue(&command.into(), deadline)?;
+        let id = self.conn.send(command, deadline)?;
         self.settle();
         Ok(id)
     }
@@ -573,8 +571,8 @@ impl Adapter {
             let Some(stream) = &self.stream else {
                 return;
             };
-            let read = (&*stream).read(&mut self.buf);
-            if self.wire.apply_read(&mut self.conn, &self.buf, read) != Io::Progress {
+            let read = (&*stream).read(self.wire.read_buffer(&mut self.conn));
+            if self.wire.apply_read(&mut self.conn, read) != Io::Progress {
                 return;
             }
         }
