@@ -313,7 +313,10 @@ impl Router {
         }
     }
 
-    fn is_gated(&self, index: usize) -> bool {
+    /// Whether server `index` needs a probe before requests (it is being
+    /// checked, or down): only then does [`Router::admit`] look at the
+    /// time.
+    pub fn is_gated(&self, index: usize) -> bool {
         self.gated
             .get(index)
             .is_some_and(|g| g.load(Ordering::Acquire))

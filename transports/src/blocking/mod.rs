@@ -232,8 +232,8 @@ impl Topology {
     /// the server: one from the pool, or a new one. A server due for a
     /// probe is checked with `version` on a fresh connection first; a
     /// caller refused while another probes waits for the outcome.
-    /// The admission of a server that is up does not depend on the time:
-    /// the call's start (`started`) stands for it then.
+    /// The admission of a server that needs no probe does not depend on
+    /// the time: the call's start (`started`) stands for it then.
     fn open(
         &self,
         server: usize,
@@ -242,7 +242,7 @@ impl Topology {
         check: Liveness,
     ) -> Result<Box<Conn>, Error> {
         let admission = loop {
-            let now = match self.router.is_down(server) {
+            let now = match self.router.is_gated(server) {
                 true => Instant::now(),
                 false => started,
             };
