@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 
+use crate::client::ServerCounters;
 use crate::error::{show_line, Error, ProtocolError};
 use crate::meta::parse::{claim, Claim};
 use crate::meta::{MetaReply, Opaque};
@@ -181,6 +182,8 @@ pub struct Connection {
     batch: u64,
     /// The opaque tokens pending in the open batch, with their counts.
     batch_opaques: HashMap<Opaque, usize>,
+    /// Where the bytes written and read are counted, if anywhere.
+    counters: Option<Arc<ServerCounters>>,
 }
 
 impl Connection {
@@ -200,7 +203,18 @@ impl Connection {
             ahead: 0,
             batch: 0,
             batch_opaques: HashMap::new(),
+            counters: None,
         }
+    }
+
+    /// The same connection, counting the bytes written
+    /// ([`Connection::advance_output`]) and read into `counters` (a
+    /// server's, from [`Router::counters`](crate::client::Router::counters));
+    /// its [successors](Connection::successor) count there too. See
+    /// [`ServerCounters`] for an example.
+    pub fn counting(mut self, counters: Arc<ServerCounters>) -> Connection {
+        self.counters = Some(counters);
+        self
     }
 
     /// A fresh connection for the same server, with the same limits, whose
@@ -220,6 +234,7 @@ impl Connection {
     pub fn successor(&self) -> Connection {
         let mut next = Connection::new(self.config);
         next.next_id = self.next_id;
+        next.counters = self.counters.clone();
         next
     }
 
@@ -391,6 +406,9 @@ impl Connection {
     pub fn advance_output(&mut self, n: usize) {
         let n = n.min(self.output.len());
         self.output.advance(n);
+        if let Some(counters) = &self.counters {
+            counters.sent(n);
+        }
     }
 
     // ---- bytes and events in ----
@@ -400,6 +418,9 @@ impl Connection {
     pub fn handle_input(&mut self, data: &[u8]) {
         if self.dead.is_some() {
             return;
+        }
+        if let Some(counters) = &self.counters {
+            counters.received(data.len());
         }
         self.input.extend_from_slice(data);
         self.process_input();

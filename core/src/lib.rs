@@ -100,6 +100,15 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+/// A `tracing` event at `$level` (`DEBUG`, `INFO`, `WARN`), with the
+/// feature `tracing`; nothing without it. Statement position only.
+macro_rules! trace_event {
+    ($level:ident, $($event:tt)+) => {
+        #[cfg(feature = "tracing")]
+        ::tracing::event!(::tracing::Level::$level, $($event)+);
+    };
+}
+
 pub mod auth;
 pub mod client;
 pub mod cluster;
