@@ -5,11 +5,14 @@
 //! round, and nobody ever sees a value older than the stale one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
-use std::thread;
+use std::sync::Arc;
 use std::time::Duration;
+#[cfg(any(feature = "blocking", feature = "mio"))]
+use std::{sync::Barrier, thread};
 
-use memwire::{Commands, Expiry, Recache, Value};
+#[cfg(any(feature = "blocking", feature = "mio"))]
+use memwire::Commands;
+use memwire::{Expiry, Recache, Value};
 use memwire_tests::Memcached;
 
 /// Rounds after the first (cold) one, each started by a stale mark.
@@ -35,6 +38,7 @@ fn recache() -> Recache {
 /// cold miss, each later round follows a stale mark. One recompute per
 /// round, and each caller gets the round's value or the stale one before
 /// it.
+#[cfg(any(feature = "blocking", feature = "mio"))]
 fn threads_share_one_recompute<C: Commands + Send + Sync + Clone + 'static>(c: C, threads: usize) {
     let computes = Arc::new(AtomicUsize::new(0));
     for round in 0..=ROUNDS {
@@ -243,6 +247,7 @@ fn a_failed_recompute_serves_the_stale_value() {
 /// The environment variable a child process of
 /// [`processes_share_one_recompute`] finds its task in: the server, its
 /// index, and the number of children.
+#[cfg(feature = "blocking")]
 const CHILD: &str = "MEMWIRE_STAMPEDE_CHILD";
 
 /// Several OS processes (this test binary, started again), each with
@@ -304,6 +309,7 @@ fn processes_share_one_recompute() {
     }
 }
 
+#[cfg(feature = "blocking")]
 fn counter(c: &impl Commands, key: &str) -> u64 {
     let v = c.get(key).expect("get").expect("counter");
     std::str::from_utf8(&v.data)
@@ -316,6 +322,7 @@ fn counter(c: &impl Commands, key: &str) -> u64 {
 /// threads ask for the value at once; recomputes and finished callers are
 /// counted in memcached; a value older than the stale one fails the
 /// child.
+#[cfg(feature = "blocking")]
 fn child(task: &str) {
     let mut parts = task.split(' ');
     let (Some(url), Some(_index), Some(threads)) = (parts.next(), parts.next(), parts.next())

@@ -221,7 +221,7 @@ impl<C: Commands> Cache<C> {
     /// that computes records the key. Needs memcached 1.6+ (meta protocol).
     ///
     /// ```no_run
-    /// # fn f(cache: &memwire::cache::blocking::Cache) -> Result<(), memwire::cache::CacheError> {
+    /// # fn f(cache: &memwire::cache::Cache<impl memwire::Commands>) -> Result<(), memwire::cache::CacheError> {
     /// let report: String = cache.get_or_compute("daily-report", || {
     ///     Ok::<_, std::io::Error>("computed once, whoever asks".to_string())
     /// })?;
