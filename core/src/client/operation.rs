@@ -160,6 +160,24 @@ impl<O: Operation> Call<O> {
         Vec::new()
     }
 
+    /// Every planned command with its server, by index (what a transport
+    /// describes a call by, in a span or a log line).
+    ///
+    /// ```
+    /// use memwire_core::client::{ops, Call, Router};
+    /// use memwire_core::cluster::Cluster;
+    /// use memwire_core::Config;
+    ///
+    /// let router = Router::new(Cluster::from_strs(&["10.0.0.1", "10.0.0.2"])?, Config::default());
+    /// let call = Call::start(ops::GetMulti::new(["a", "b", "c", "d"]), &router).ok().unwrap();
+    /// let verbs: Vec<&str> = call.dispatches().iter().map(|d| d.command.name()).collect();
+    /// assert!(verbs.iter().all(|&v| v == "get"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dispatches(&self) -> &[Dispatch] {
+        &self.dispatches
+    }
+
     /// The planned command `index` and its server.
     ///
     /// # Panics
