@@ -92,6 +92,20 @@
 //! [`Error::NotFound`], ...) leave the connection usable; fatal ones
 //! ([`Error::Timeout`], [`Error::Protocol`], [`Error::Closed`]) poison it
 //! and the transport reconnects — see [`Error::kind`].
+//!
+//! # Observability
+//!
+//! A [`client::Router`] counts what its calls do with each server —
+//! requests, completions, errors by kind, connections, bytes — in relaxed
+//! atomics, read as [`client::ServerMetrics`] from
+//! [`Router::metrics`](client::Router::metrics). With the feature
+//! `tracing`, the client layer's decisions are also
+//! [`tracing`](https://docs.rs/tracing) events, each naming its `server`:
+//! connects (debug), failed connects, connections lost and failed probes
+//! with their cause, servers marked down (warn) and up again (info),
+//! probes, retried reads, timed-out and failed requests (debug). Without
+//! a subscriber an event costs a relaxed load; without the feature,
+//! nothing.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]

@@ -1,12 +1,10 @@
 //! [`Operation`]: one user operation as commands for servers, and its
 //! replies folded back into a typed result; [`Call`] runs one.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use crate::client::metrics::{Meter, ServerCounters};
-use crate::client::{trace, Router};
-use crate::cluster::ServerAddr;
+use crate::client::metrics::Ledger;
+use crate::client::Router;
 use crate::error::Error;
 use crate::meta::MetaCommand;
 use crate::request::Command;
@@ -110,8 +108,8 @@ pub struct Call<O> {
     /// Commands already sent twice.
     retried: Vec<usize>,
     retry_reads: bool,
-    /// The router's servers, to count each command on its own.
-    meters: Arc<[Meter]>,
+    /// Each command counted on its server's counters.
+    ledger: Ledger,
 }
 
 impl<O: Operation> Call<O> {
@@ -130,7 +128,7 @@ impl<O: Operation> Call<O> {
                 dispatches,
                 retried: Vec::new(),
                 retry_reads: router.retries_reads(),
-                meters: router.meters().clone(),
+                ledger: Ledger::new(router.meters().clone()),
             }),
             Err(e) => Err(op.fail(e)),
         }
@@ -141,12 +139,13 @@ impl<O: Operation> Call<O> {
     /// the call's `deadline` has passed at `now`: what was due then fails
     /// with [`Error::Timeout`], and the round is empty. Each command
     /// counts as a request to its server
-    /// ([`ServerMetrics`](super::ServerMetrics)).
+    /// ([`ServerMetrics`](super::ServerMetrics)); one not completed when
+    /// the call is dropped counts as abandoned.
     pub fn next_round(&mut self, now: Instant, deadline: Instant) -> Vec<usize> {
         let due = std::mem::take(&mut self.due);
         for &index in &due {
-            if let Some((_, counters)) = self.meter(index) {
-                counters.request();
+            if let Some(d) = self.dispatches.get(index) {
+                self.ledger.request(d.server);
             }
         }
         if now < deadline {
@@ -192,9 +191,8 @@ impl<O: Operation> Call<O> {
         self.count(index, &result);
         if let Err(e) = &result {
             if self.should_retry(index, e) {
-                if let Some((addr, counters)) = self.meter(index) {
-                    counters.retry();
-                    trace::retry(addr, e);
+                if let Some(d) = self.dispatches.get(index) {
+                    self.ledger.retry(d.server, e);
                 }
                 self.retried.push(index);
                 self.due.push(index);
@@ -212,19 +210,10 @@ impl<O: Operation> Call<O> {
         self.op.complete(index, result);
     }
 
-    /// The server of command `index` and its counters.
-    fn meter(&self, index: usize) -> Option<(&ServerAddr, &ServerCounters)> {
-        let server = self.dispatches.get(index)?.server;
-        self.meters.get(server).map(|m| (&m.addr, &*m.counters))
-    }
-
     /// Count the completion of command `index` with `result`.
-    fn count(&self, index: usize, result: &Result<Response, Error>) {
-        if let Some((addr, counters)) = self.meter(index) {
-            counters.completed(result);
-            if result.as_ref().is_err_and(Error::is_timeout) {
-                trace::timeout(addr);
-            }
+    fn count(&mut self, index: usize, result: &Result<Response, Error>) {
+        if let Some(d) = self.dispatches.get(index) {
+            self.ledger.completed(d.server, result);
         }
     }
 
@@ -246,6 +235,7 @@ impl<O: Operation> Call<O> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
@@ -375,5 +365,45 @@ mod tests {
         assert_eq!((kept.connections, kept.connect_failures), (1, 1));
         assert_eq!(metrics(&next, 1), ServerMetrics::default());
         assert_eq!(r.metrics()[1].1, kept);
+    }
+
+    #[test]
+    fn a_call_dropped_mid_flight_settles_its_requests_as_abandoned() {
+        let r = router();
+        let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(1);
+        // One server: its open request is settled.
+        let mut call = Call::start(Keyed::<Option<Value>>::new(Command::get("k")), &r).unwrap();
+        let server = r.server_for_key(b"k");
+        assert_eq!(call.next_round(now, deadline).len(), 1);
+        assert_eq!(metrics(&r, server).in_flight(), 1);
+        drop(call);
+        let m = metrics(&r, server);
+        assert_eq!((m.requests, m.completed, m.abandoned), (1, 1, 1), "{m:?}");
+        assert_eq!(m.in_flight(), 0);
+        // Two servers, one answered: only the other's is abandoned.
+        let r = router();
+        let mut call = Call::start(GetMulti::new(keys.iter()), &r).unwrap();
+        let round = call.next_round(now, deadline);
+        assert_eq!(round.len(), 2, "one command per server");
+        let answered = round[0];
+        let answered_by = call.dispatch(answered).server;
+        call.complete(answered, Ok(Response::Values(Vec::new())));
+        drop(call);
+        let (a, b) = (metrics(&r, answered_by), metrics(&r, 1 - answered_by));
+        assert_eq!((a.in_flight(), b.in_flight()), (0, 0));
+        assert_eq!((a.abandoned, b.abandoned), (0, 1), "{a:?} {b:?}");
+        assert_eq!((a.completed, b.completed), (1, 1));
+        // A finished call abandons nothing.
+        let before = metrics(&r, server);
+        let call = Call::start(Keyed::<Option<Value>>::new(Command::get("k")), &r).unwrap();
+        let _ = run(call, now, |_, _| Ok(Response::Values(Vec::new())));
+        let after = metrics(&r, server);
+        assert_eq!(
+            (after.requests, after.abandoned),
+            (before.requests + 1, before.abandoned)
+        );
+        assert_eq!(after.in_flight(), 0);
     }
 }

@@ -263,6 +263,19 @@ impl Router {
     /// The counters of server `index`, for a transport to count the bytes
     /// of its connections with ([`Connection::counting`]).
     ///
+    /// ```
+    /// use memwire_core::client::Router;
+    /// use memwire_core::cluster::Cluster;
+    /// use memwire_core::{Config, Connection};
+    ///
+    /// let router = Router::new(Cluster::from_strs(&["10.0.0.1"])?, Config::default());
+    /// let counters = router.counters(0).expect("server 0").clone();
+    /// let conn = Connection::new(*router.limits()).counting(counters);
+    /// # let _ = conn;
+    /// assert!(router.counters(1).is_none());
+    /// # Ok::<(), memwire_core::cluster::ClusterError>(())
+    /// ```
+    ///
     /// [`Connection::counting`]: crate::Connection::counting
     pub fn counters(&self, index: usize) -> Option<&Arc<ServerCounters>> {
         self.meters.get(index).map(|m| &m.counters)
@@ -350,7 +363,7 @@ impl Router {
             return;
         };
         match event {
-            HealthEvent::Connected => meter.counters.connected(),
+            HealthEvent::Connected => trace::connected(&meter.addr, meter.counters.connected()),
             HealthEvent::ConnectFailed => meter.counters.connect_failed(),
             _ => {}
         }
