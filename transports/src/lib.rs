@@ -45,7 +45,9 @@
 pub use memwire_core::client::ops::{Hits, PerKey, PerServer, StoreOptions};
 pub use memwire_core::client::stampede::{ComputeError, Recache};
 pub use memwire_core::client::Protocol;
-pub use memwire_core::client::{ClientBuilder, ClientConfig, ConfigError, FromConfig};
+pub use memwire_core::client::{
+    ClientBuilder, ClientConfig, ConfigError, FromConfig, ServerCounters, ServerMetrics,
+};
 pub use memwire_core::*;
 
 mod async_commands;
@@ -102,6 +104,21 @@ pub use connector::Connector;
 ))]
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A new connection to server `server` of `router`, within its limits,
+/// counting its bytes into the server's counters (mio counts into an
+/// adapter's own: `Adapter::count_into`).
+#[cfg(any(feature = "blocking", feature = "smol", feature = "tokio"))]
+pub(crate) fn connection_for(
+    router: &memwire_core::client::Router,
+    server: usize,
+) -> memwire_core::Connection {
+    let conn = memwire_core::Connection::new(*router.limits());
+    match router.counters(server) {
+        Some(counters) => conn.counting(counters.clone()),
+        None => conn,
+    }
 }
 
 /// The README's examples, compiled as doctests (they use every feature).

@@ -235,7 +235,7 @@ impl Topology {
 
     /// A new connection to `server`, connected within the connect timeout
     /// and opened (TLS handshake, login) by `deadline`; the failure policy
-    /// hears of a failure.
+    /// hears of it.
     fn connect(
         &self,
         server: usize,
@@ -244,8 +244,13 @@ impl Topology {
     ) -> Result<Box<Conn>, Error> {
         let addr = &self.router.servers()[server];
         let connect_by = deadline.min(Instant::now() + config.connect_timeout);
-        Conn::connect(addr, &self.connector, connect_by, deadline, config.limits)
-            .map(Box::new)
+        let proto = crate::connection_for(&self.router, server);
+        Conn::connect(addr, &self.connector, connect_by, proto)
+            .and_then(|mut conn| {
+                let connected = HealthEvent::Connected;
+                self.router.record(server, connected, Instant::now());
+                conn.open(deadline).map(|()| Box::new(conn))
+            })
             .inspect_err(|e| {
                 let event = match e {
                     Error::Connect { .. } => HealthEvent::ConnectFailed,

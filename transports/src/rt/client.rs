@@ -191,7 +191,8 @@ impl AsyncClient {
         let inner = &*self.inner;
         let config = &inner.config;
         let addr = topology.router.servers()[server].clone();
-        let link = Link::new(addr.clone(), config.limits, config.max_in_flight);
+        let conn = crate::connection_for(&topology.router, server);
+        let link = Link::new(addr.clone(), conn, config.max_in_flight);
         let driver = link.clone().run(
             inner.runtime.clone(),
             topology.connector.clone(),
