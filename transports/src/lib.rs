@@ -25,6 +25,16 @@
 //! lovely.memcached utility. The core types ([`Command`], [`Value`],
 //! [`Error`], [`Expiry`], ...) are re-exported here.
 //!
+//! Every client counts what it does with each server — requests,
+//! completions, errors by kind, connections, bytes in and out, requests
+//! in flight — read with [`Commands::server_metrics`] (or
+//! [`AsyncCommands::server_metrics`]) as [`ServerMetrics`]. With the
+//! feature `tracing`, each call is a `memwire` span and the client's
+//! decisions are [`tracing`](https://docs.rs/tracing) events: connects,
+//! lost connections and timeouts with their cause, servers marked down
+//! and up, probes, retries; the [`cache`] reports the failures it absorbs
+//! as warnings unless given a hook. The library never writes to stderr.
+//!
 //! ```no_run
 //! # #[cfg(feature = "blocking")] {
 //! use memwire::blocking::Client;
@@ -66,6 +76,13 @@ mod connector;
     feature = "tokio"
 ))]
 mod net;
+#[cfg(any(
+    feature = "blocking",
+    feature = "mio",
+    feature = "smol",
+    feature = "tokio"
+))]
+mod trace;
 
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]

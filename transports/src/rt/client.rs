@@ -332,6 +332,7 @@ impl AsyncClient {
                 return refused;
             }
         };
+        crate::trace::describe(&call);
         let mut waited = false;
         let mut timer = None;
         loop {
