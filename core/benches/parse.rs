@@ -7,8 +7,8 @@
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use memwire_core::{Command, Config, Connection, Response};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use memwire_core::{Command, Config, Connection, Expect, Response, ResponseParser, Status};
 
 /// A `get` reply carrying `len` bytes of data.
 fn value_reply(len: usize) -> Vec<u8> {
@@ -79,6 +79,93 @@ fn pipelined_small_gets(c: &mut Criterion) {
     group.finish();
 }
 
+/// A multi-get reply of about 1 MB: 8192 hits of 100-byte values, and
+/// the keys asked for.
+fn multi_get_reply() -> (Vec<u8>, Vec<Bytes>) {
+    let keys: Vec<Bytes> = (0..8192)
+        .map(|i| Bytes::from(format!("key:{i:05}")))
+        .collect();
+    let mut wire = Vec::new();
+    for k in &keys {
+        wire.extend_from_slice(b"VALUE ");
+        wire.extend_from_slice(k);
+        wire.extend_from_slice(b" 0 100\r\n");
+        wire.extend_from_slice(&[b'v'; 100]);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"END\r\n");
+    (wire, keys)
+}
+
+fn multi_get(c: &mut Criterion) {
+    let (wire, keys) = multi_get_reply();
+    let config = Config::default().max_keys(keys.len());
+    let hits = |r: Option<Result<Response, memwire_core::Error>>| match r {
+        Some(Ok(Response::Values(v))) if v.len() == keys.len() => v,
+        other => panic!("{other:?}"),
+    };
+    let mut group = c.benchmark_group("1 MB multi-get reply, 100-byte values");
+    group.throughput(Throughput::Bytes(wire.len() as u64));
+    group.bench_function("parser alone", |b| {
+        b.iter_batched(
+            || {
+                let expect = Expect::Values {
+                    keys: keys.clone(),
+                    cas: false,
+                };
+                (
+                    ResponseParser::new(expect, &config),
+                    BytesMut::from(&wire[..]),
+                )
+            },
+            |(mut parser, mut input)| match parser.parse(&mut input) {
+                Ok(Status::Complete(r)) => hits(Some(r)),
+                other => panic!("{other:?}"),
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let sent = || {
+        let mut conn = Connection::new(config);
+        conn.send(Command::get_multi(keys.iter().cloned()), None)
+            .expect("valid");
+        let n = conn.pending_output().len();
+        conn.advance_output(n);
+        conn
+    };
+    group.bench_function("handle_input, 64 KiB reads", |b| {
+        b.iter_batched(
+            sent,
+            |mut conn| {
+                for piece in wire.chunks(64 * 1024) {
+                    conn.handle_input(piece);
+                }
+                hits(conn.poll_response().map(|c| c.result))
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("read into input_buffer, 64 KiB reads", |b| {
+        b.iter_batched(
+            sent,
+            |mut conn| {
+                // What a socket's read into the connection's buffer does.
+                let mut rest = &wire[..];
+                while !rest.is_empty() {
+                    let room = conn.input_buffer();
+                    let n = room.len().min(64 * 1024).min(rest.len());
+                    room[..n].copy_from_slice(&rest[..n]);
+                    conn.commit_input(n);
+                    rest = &rest[n..];
+                }
+                hits(conn.poll_response().map(|c| c.result))
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
 fn encoding(c: &mut Criterion) {
     let config = Config::default();
     let data = Bytes::from(vec![b'x'; 1024]);
@@ -107,5 +194,11 @@ fn encoding(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, get_replies, pipelined_small_gets, encoding);
+criterion_group!(
+    benches,
+    get_replies,
+    pipelined_small_gets,
+    multi_get,
+    encoding
+);
 criterion_main!(benches);

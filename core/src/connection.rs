@@ -36,6 +36,12 @@ use crate::response::{
 /// server started with `-I 4m`, set [`Config::max_value_len`] to 4 MiB.
 pub const DEFAULT_MAX_VALUE_LEN: usize = 1024 * 1024;
 
+/// Least room [`Connection::input_buffer`] offers, and the first input
+/// buffer's size.
+const MIN_READ: usize = 4 * 1024;
+/// Input buffers double up to this size (what transports read at once).
+const MAX_INPUT_BUFFER: usize = 64 * 1024;
+
 /// Limits of a [`Connection`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -87,6 +93,13 @@ impl Config {
         self.max_stats_entries = n;
         self
     }
+}
+
+/// A command to encode: one the caller gave away (a retrieval, whose keys
+/// move into the reply's parser), or one it keeps.
+enum Encode<'a> {
+    Owned(Command),
+    Borrowed(&'a Command),
 }
 
 /// Identifies a request sent on a [`Connection`].
@@ -160,7 +173,14 @@ impl Pending {
 pub struct Connection {
     config: Config,
     output: BytesMut,
+    /// Bytes received and not yet parsed.
     input: BytesMut,
+    /// Zeroed room right after `input` (usually in the same allocation),
+    /// for a transport to read into ([`Connection::input_buffer`]): the
+    /// bytes read join `input` without a copy.
+    spare: BytesMut,
+    /// The size of the last input buffer allocated.
+    buffer_size: usize,
     pending: VecDeque<Pending>,
     completions: VecDeque<Completion>,
     next_id: u64,
@@ -193,6 +213,8 @@ impl Connection {
             config,
             output: BytesMut::new(),
             input: BytesMut::new(),
+            spare: BytesMut::new(),
+            buffer_size: MIN_READ / 2,
             pending: VecDeque::new(),
             completions: VecDeque::new(),
             next_id: 0,
@@ -208,7 +230,8 @@ impl Connection {
     }
 
     /// The same connection, counting the bytes written
-    /// ([`Connection::advance_output`]) and read into `counters` (a
+    /// ([`Connection::advance_output`]) and read ([`Connection::handle_input`],
+    /// [`Connection::commit_input`]) into `counters` (a
     /// server's, from [`Router::counters`](crate::client::Router::counters));
     /// its [successors](Connection::successor) count there too. See
     /// [`ServerCounters`] for an example.
@@ -306,7 +329,11 @@ impl Connection {
         command: impl Into<Command>,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
-        self.send_command(&command.into(), deadline)
+        match command.into() {
+            // The keys move to the parser that checks the reply.
+            Command::Retrieve(r) => self.send_with(Encode::Owned(Command::Retrieve(r)), deadline),
+            other => self.send_command(&other, deadline),
+        }
     }
 
     /// [`Connection::send`] for a command the caller keeps (to send it
@@ -314,6 +341,14 @@ impl Connection {
     pub fn send_command(
         &mut self,
         command: &Command,
+        deadline: Option<Instant>,
+    ) -> Result<RequestId, Error> {
+        self.send_with(Encode::Borrowed(command), deadline)
+    }
+
+    fn send_with(
+        &mut self,
+        command: Encode<'_>,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
         if let Some(cause) = &self.dead {
@@ -326,9 +361,14 @@ impl Connection {
             return Err(Error::Closed);
         }
         let id = RequestId(self.next_id);
-        let (opaque, tokened) = self.opaque_for(command, id)?;
-        let command = tokened.as_ref().unwrap_or(command);
-        let expect = command.encode(&mut self.output, &self.config)?;
+        let (opaque, expect) = match command {
+            Encode::Owned(command) => (None, command.encode_owned(&mut self.output, &self.config)?),
+            Encode::Borrowed(command) => {
+                let (opaque, tokened) = self.opaque_for(command, id)?;
+                let command = tokened.as_ref().unwrap_or(command);
+                (opaque, command.encode(&mut self.output, &self.config)?)
+            }
+        };
         self.next_id += 1;
         match expect {
             None => {
@@ -415,15 +455,80 @@ impl Connection {
 
     /// Feed bytes read from the socket. Completed replies become available
     /// from [`Connection::poll_response`].
+    ///
+    /// This copies `data`; a transport that can read straight into the
+    /// connection's buffer uses [`Connection::input_buffer`] instead.
     pub fn handle_input(&mut self, data: &[u8]) {
         if self.dead.is_some() {
             return;
         }
-        if let Some(counters) = &self.counters {
-            counters.received(data.len());
+        let n = data.len();
+        match self.spare.get_mut(..n) {
+            Some(room) => {
+                room.copy_from_slice(data);
+                self.commit_input(n);
+            }
+            None => {
+                // No zeroed room to spare: append (what is zeroed is only
+                // worth it for reading into).
+                self.spare = BytesMut::new();
+                self.count_received(n);
+                self.input.extend_from_slice(data);
+                self.process_input();
+            }
         }
-        self.input.extend_from_slice(data);
+    }
+
+    /// Room at the end of the input buffer to read from the socket into
+    /// (at least 4 KiB); then say how many bytes arrived with
+    /// [`Connection::commit_input`]. Replies are parsed where they were
+    /// read, and values are split off that buffer: nothing is copied.
+    ///
+    /// The room is zeroed memory kept across calls: a buffer (up to
+    /// 64 KiB, or twice the reply in progress) is zeroed once, when it is
+    /// allocated, and then serves many reads.
+    ///
+    /// ```
+    /// use memwire_core::{Command, Config, Connection, Response};
+    ///
+    /// let mut conn = Connection::new(Config::default());
+    /// conn.send(Command::get("k"), None)?;
+    /// let reply = b"VALUE k 0 2\r\nhi\r\nEND\r\n";
+    /// // What a socket's `read(conn.input_buffer())` does:
+    /// conn.input_buffer()[..reply.len()].copy_from_slice(reply);
+    /// conn.commit_input(reply.len());
+    /// let Some(Ok(Response::Values(v))) = conn.poll_response().map(|c| c.result) else {
+    ///     panic!()
+    /// };
+    /// assert_eq!(&v[0].data[..], b"hi");
+    /// # Ok::<(), memwire_core::Error>(())
+    /// ```
+    pub fn input_buffer(&mut self) -> &mut [u8] {
+        if self.spare.len() < MIN_READ {
+            self.grow_spare(MIN_READ);
+        }
+        &mut self.spare
+    }
+
+    /// `n` bytes were read into the start of
+    /// [`Connection::input_buffer`]: parse them. Completed replies become
+    /// available from [`Connection::poll_response`].
+    pub fn commit_input(&mut self, n: usize) {
+        if self.dead.is_some() {
+            return;
+        }
+        let n = n.min(self.spare.len());
+        self.count_received(n);
+        // Right after `input` in the same buffer: joined without a copy.
+        self.input.unsplit(self.spare.split_to(n));
         self.process_input();
+    }
+
+    /// `n` bytes of replies arrived: count them, if counting.
+    fn count_received(&self, n: usize) {
+        if let Some(counters) = &self.counters {
+            counters.received(n);
+        }
     }
 
     /// Fail every request whose deadline is at or before `now`. A timed-out
@@ -478,6 +583,35 @@ impl Connection {
     }
 
     // ---- internals ----
+
+    /// Room for at least `min` bytes after the unparsed input, in the
+    /// same buffer. A buffer whose values were all dropped is reused (its
+    /// unparsed bytes move to its start); one still shared gets a
+    /// successor. Either way only the new room is zeroed. Buffers double
+    /// from 4 KiB to 64 KiB (a connection that gets small replies keeps
+    /// small buffers), and the room is at least what is buffered, so that
+    /// a value arriving in many reads is moved a bounded number of times
+    /// (but never past the end of the value: only received bytes make a
+    /// buffer grow, never an announced length).
+    fn grow_spare(&mut self, min: usize) {
+        let held = self.input.len();
+        self.buffer_size = (self.buffer_size * 2).clamp(MIN_READ, MAX_INPUT_BUFFER);
+        let mut room = min.max(held).max(self.buffer_size);
+        // A value block partly here: no room (to zero) beyond its end.
+        let block = self
+            .pending
+            .get(self.ahead)
+            .and_then(|p| p.parser.awaited_block());
+        if let Some(rest) = block.map(|b| b.saturating_sub(held)).filter(|&r| r >= min) {
+            room = room.min(rest.max(MIN_READ));
+        }
+        let mut buf = std::mem::take(&mut self.input);
+        // Contiguous: joined without a copy.
+        buf.unsplit(std::mem::take(&mut self.spare));
+        buf.resize(held + room, 0);
+        self.spare = buf.split_off(held);
+        self.input = buf;
+    }
 
     fn process_input(&mut self) {
         while !self.input.is_empty() && self.dead.is_none() {

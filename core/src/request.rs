@@ -488,6 +488,30 @@ impl Command {
     /// assert_eq!(&out[..], b"set foo 12 30 3\r\nbar\r\n");
     /// ```
     pub fn encode(&self, out: &mut BytesMut, config: &Config) -> Result<Option<Expect>, Error> {
+        let mut expect = self.encode_shape(out, config)?;
+        if let (Some(Expect::Values { keys, .. }), Command::Retrieve(r)) = (&mut expect, self) {
+            keys.clone_from(&r.keys);
+        }
+        Ok(expect)
+    }
+
+    /// [`Command::encode`] by value: the keys a reply is checked against
+    /// are moved, not copied.
+    pub(crate) fn encode_owned(
+        self,
+        out: &mut BytesMut,
+        config: &Config,
+    ) -> Result<Option<Expect>, Error> {
+        let mut expect = self.encode_shape(out, config)?;
+        if let (Some(Expect::Values { keys, .. }), Command::Retrieve(r)) = (&mut expect, self) {
+            *keys = r.keys;
+        }
+        Ok(expect)
+    }
+
+    /// [`Command::encode`], but a retrieval's [`Expect::Values`] has no
+    /// keys yet: the caller puts them in.
+    fn encode_shape(&self, out: &mut BytesMut, config: &Config) -> Result<Option<Expect>, Error> {
         if !matches!(self, Command::Meta(_)) {
             // (A meta command checks itself as it encodes.)
             self.validate(config)?;
@@ -513,7 +537,7 @@ impl Command {
                     out.put_slice(k);
                 }
                 Expect::Values {
-                    keys: r.keys.clone(),
+                    keys: Vec::new(),
                     cas: r.cas,
                 }
             }

@@ -165,27 +165,28 @@ pub struct ResponseParser {
     /// Bytes at the front of the input already searched for `\n`.
     scanned: usize,
     /// The data block awaited, its length and what it belongs to.
-    data: Option<(usize, Block)>,
+    data: Option<usize>,
+    /// The `VALUE` whose data block is awaited (apart from the large
+    /// [`MetaReply`], so that it moves cheaply).
+    value: Option<ValueHeader>,
+    /// The meta `VA` reply whose data block is awaited.
+    meta: Option<MetaReply>,
     values: Vec<Value>,
-    /// Which requested keys a `VALUE` has answered (sized on the first).
+    /// Which requested keys a `VALUE` has answered. Empty while every
+    /// answer came in request order (as memcached answers): the keys
+    /// answered are then exactly those before `next_key` that a value
+    /// took, and a key at or after it is still open. Built on the first
+    /// answer out of order (from a proxy such as twemproxy).
     answered: Vec<bool>,
     /// Where the search for the next `VALUE`'s key starts: after the last
-    /// key answered, as memcached answers in request order.
+    /// key answered.
     next_key: usize,
     stats: Vec<(String, String)>,
 }
 
-/// What an awaited data block belongs to.
-#[derive(Debug)]
-enum Block {
-    /// A `VALUE` of a retrieval.
-    Value(ValueHeader),
-    /// A meta `VA` reply.
-    Meta(MetaReply),
-}
-
 #[derive(Debug)]
 struct ValueHeader {
+    /// The requested key it answers (the same bytes as the server's).
     key: Bytes,
     flags: u32,
     cas: Option<u64>,
@@ -202,6 +203,8 @@ impl ResponseParser {
             max_stats_entries: config.max_stats_entries,
             scanned: 0,
             data: None,
+            value: None,
+            meta: None,
             values: Vec::new(),
             answered: Vec::new(),
             next_key: 0,
@@ -212,6 +215,13 @@ impl ResponseParser {
     /// What this parser expects.
     pub fn expect(&self) -> &Expect {
         &self.expect
+    }
+
+    /// The length of the data block being awaited, with its `\r\n`,
+    /// counted from the start of the input: how far the input must reach
+    /// to complete it.
+    pub(crate) fn awaited_block(&self) -> Option<usize> {
+        self.data.map(|len| len.saturating_add(2))
     }
 
     /// Whether part of the reply has already been consumed.
@@ -225,8 +235,7 @@ impl ResponseParser {
     /// longer be trusted.
     pub fn parse(&mut self, input: &mut BytesMut) -> Result<Status, ProtocolError> {
         loop {
-            if let Some((len, _)) = &self.data {
-                let len = *len;
+            if let Some(len) = self.data {
                 let need = len.saturating_add(2);
                 if input.len() < need {
                     return Ok(Status::Partial);
@@ -234,33 +243,48 @@ impl ResponseParser {
                 if input.get(len..need) != Some(&b"\r\n"[..]) {
                     return Err(ProtocolError::BadDataTerminator);
                 }
+                // The one split of a value: its data, without copying.
                 let data = input.split_to(len).freeze();
                 input.advance(2);
-                match self.data.take() {
-                    Some((_, Block::Value(h))) => self.values.push(Value {
+                self.data = None;
+                if let Some(h) = self.value.take() {
+                    self.values.push(Value {
                         key: h.key,
                         flags: h.flags,
                         cas: h.cas,
                         data,
-                    }),
-                    Some((_, Block::Meta(reply))) => {
-                        return Ok(Status::Complete(Ok(meta_parse::with_value(reply, data))));
-                    }
-                    None => {}
+                    });
+                } else if let Some(reply) = self.meta.take() {
+                    return Ok(Status::Complete(Ok(meta_parse::with_value(reply, data))));
                 }
                 continue;
             }
-            let Some(line) = self.next_line(input)? else {
+            let Some(newline) = self.find_line(input)? else {
                 return Ok(Status::Partial);
             };
-            if let Some(reply) = self.on_line(line)? {
+            self.scanned = 0;
+            if matches!(self.expect, Expect::Meta(_)) {
+                // Meta replies keep parts of their line (opaque, key).
+                let mut line = input.split_to(newline + 1).freeze();
+                line.truncate(newline - 1);
+                if let Some(reply) = self.on_meta_line(&line)? {
+                    return Ok(Status::Complete(reply));
+                }
+                continue;
+            }
+            // Other lines are read in place, then dropped from the input.
+            let line = input.get(..newline - 1).unwrap_or_default();
+            let outcome = self.on_line(line)?;
+            input.advance(newline + 1);
+            if let Some(reply) = outcome {
                 return Ok(Status::Complete(reply));
             }
         }
     }
 
-    /// Split the next complete line (without `\r\n`) off `input`.
-    fn next_line(&mut self, input: &mut BytesMut) -> Result<Option<Bytes>, ProtocolError> {
+    /// The position of the `\n` ending the next complete line of `input`
+    /// (preceded by `\r`, so at least 1), once it has arrived.
+    fn find_line(&mut self, input: &BytesMut) -> Result<Option<usize>, ProtocolError> {
         let from = self.scanned.min(input.len());
         let found = input
             .get(from..)
@@ -284,30 +308,50 @@ impl ResponseParser {
                 max: self.max_line_len,
             });
         }
-        let end = match newline.checked_sub(1) {
-            Some(cr) if input.get(cr) == Some(&b'\r') => cr,
-            _ => return Err(ProtocolError::BadLineEnding),
-        };
-        let mut line = input.split_to(newline + 1).freeze();
-        line.truncate(end);
-        self.scanned = 0;
-        Ok(Some(line))
+        match newline.checked_sub(1) {
+            Some(cr) if input.get(cr) == Some(&b'\r') => Ok(Some(newline)),
+            _ => Err(ProtocolError::BadLineEnding),
+        }
     }
 
-    /// Handle one line; `Some` when the reply is complete.
-    fn on_line(&mut self, line: Bytes) -> Result<Option<Result<Response, Error>>, ProtocolError> {
-        if let Some(err) = self.error_line(&line) {
+    /// Handle one line of a meta reply; `Some` when the reply is complete.
+    fn on_meta_line(
+        &mut self,
+        line: &Bytes,
+    ) -> Result<Option<Result<Response, Error>>, ProtocolError> {
+        if let Some(err) = self.error_line(line) {
             return Ok(Some(Err(err)));
         }
-        let l: &[u8] = &line;
+        let Expect::Meta(m) = &self.expect else {
+            return Err(self.unexpected(line));
+        };
+        match meta_parse::on_line(m, line, self.max_value_len)? {
+            LineOutcome::Done(reply) => Ok(Some(reply)),
+            LineOutcome::Block { reply, len } => {
+                self.data = Some(len);
+                self.meta = Some(reply);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Handle one line of any other reply; `Some` when the reply is
+    /// complete.
+    fn on_line(&mut self, l: &[u8]) -> Result<Option<Result<Response, Error>>, ProtocolError> {
+        if let Expect::Values { .. } = &self.expect {
+            // The line of every hit first: it cannot be an error line.
+            if let Some(header) = l.strip_prefix(b"VALUE ") {
+                self.value_header(header, l)?;
+                return Ok(None);
+            }
+        }
+        if let Some(err) = self.error_line(l) {
+            return Ok(Some(Err(err)));
+        }
         let done = |r: Result<Response, Error>| Ok(Some(r));
         match &self.expect {
             Expect::Values { .. } if l == b"END" => {
                 done(Ok(Response::Values(std::mem::take(&mut self.values))))
-            }
-            Expect::Values { .. } if l.starts_with(b"VALUE ") => {
-                self.value_header(&line)?;
-                Ok(None)
             }
             Expect::Stored => match l {
                 b"STORED" => done(Ok(Response::Stored)),
@@ -351,13 +395,6 @@ impl ResponseParser {
                 self.stat_line(l)?;
                 Ok(None)
             }
-            Expect::Meta(m) => match meta_parse::on_line(m, &line, self.max_value_len)? {
-                LineOutcome::Done(reply) => done(reply),
-                LineOutcome::Block { reply, len } => {
-                    self.data = Some((len, Block::Meta(reply)));
-                    Ok(None)
-                }
-            },
             _ => Err(self.unexpected(l)),
         }
     }
@@ -385,24 +422,25 @@ impl ResponseParser {
         }
     }
 
-    /// `VALUE <key> <flags> <bytes> [<cas unique>]`.
-    fn value_header(&mut self, line: &Bytes) -> Result<(), ProtocolError> {
+    /// `VALUE <key> <flags> <bytes> [<cas unique>]`: `header` is the line
+    /// after `VALUE `.
+    fn value_header(&mut self, header: &[u8], line: &[u8]) -> Result<(), ProtocolError> {
         let Expect::Values { keys, cas } = &self.expect else {
             return Err(self.unexpected(line));
         };
-        let mut fields = line.split(|&b| b == b' ').skip(1);
-        let (Some(key), Some(flags), Some(len)) = (fields.next(), fields.next(), fields.next())
-        else {
+        let (key, rest) = field(header);
+        let (flags, rest) = field(rest.unwrap_or_default());
+        let Some(rest) = rest else {
             return Err(self.unexpected(line));
         };
-        let cas_unique = match (fields.next(), *cas) {
-            (Some(c), true) => Some(parse_u64(c).ok_or_else(|| self.unexpected(line))?),
+        let (len, rest) = field(rest);
+        let cas_unique = match (rest, *cas) {
+            (Some(c), true) if !c.contains(&b' ') => {
+                Some(parse_u64(c).ok_or_else(|| self.unexpected(line))?)
+            }
             (None, false) => None,
             _ => return Err(self.unexpected(line)),
         };
-        if fields.next().is_some() {
-            return Err(self.unexpected(line));
-        }
         let flags = parse_u64(flags)
             .and_then(|f| u32::try_from(f).ok())
             .ok_or_else(|| self.unexpected(line))?;
@@ -419,29 +457,48 @@ impl ResponseParser {
         // proxy merging several servers' replies, such as twemproxy, may
         // not, so any order is taken — but never a key that was not asked
         // for, nor one answered more often than it was asked for.
-        if self.answered.len() != keys.len() {
-            self.answered = vec![false; keys.len()];
-        }
-        let open = |i: &usize| {
-            keys.get(*i).is_some_and(|k| k[..] == *key) && self.answered.get(*i) == Some(&false)
-        };
         let start = self.next_key.min(keys.len());
-        let Some(i) = (start..keys.len()).chain(0..start).find(open) else {
-            return Err(ProtocolError::UnrequestedKey(show_line(key)));
+        let ahead = if self.answered.is_empty() {
+            // In order so far: every key from `start` on is open.
+            keys.get(start..)
+                .and_then(|rest| rest.iter().position(|k| k[..] == *key))
+                .map(|i| start + i)
+        } else {
+            None
+        };
+        let i = match ahead {
+            Some(i) => i,
+            None => {
+                if self.answered.is_empty() {
+                    self.answered = answered_in_order(keys, &self.values);
+                }
+                let open = |i: &usize| {
+                    keys.get(*i).is_some_and(|k| k[..] == *key)
+                        && self.answered.get(*i) == Some(&false)
+                };
+                match (start..keys.len()).chain(0..start).find(open) {
+                    Some(i) => i,
+                    None => return Err(ProtocolError::UnrequestedKey(show_line(key))),
+                }
+            }
         };
         if let Some(done) = self.answered.get_mut(i) {
             *done = true;
         }
         self.next_key = i + 1;
-        // The key is the first field after "VALUE " (an empty field never
-        // matches, as requested keys are never empty).
-        let key_start = b"VALUE ".len();
+        let Some(key) = keys.get(i).cloned() else {
+            return Err(ProtocolError::UnrequestedKey(show_line(key)));
+        };
+        if self.values.is_empty() {
+            self.values.reserve(keys.len().saturating_sub(i));
+        }
         let header = ValueHeader {
-            key: line.slice(key_start..key_start + key.len()),
+            key,
             flags,
             cas: cas_unique,
         };
-        self.data = Some((len, Block::Value(header)));
+        self.data = Some(len);
+        self.value = Some(header);
         Ok(())
     }
 
@@ -474,6 +531,36 @@ impl ResponseParser {
             request: self.expect.name(),
         }
     }
+}
+
+/// The first space-separated field of `s`, and the rest after its space
+/// (`None` when there is no space).
+fn field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match s.iter().position(|&b| b == b' ') {
+        Some(i) => (s.get(..i).unwrap_or_default(), s.get(i + 1..)),
+        None => (s, None),
+    }
+}
+
+/// Which of `keys` the `values` answered, when they answered in request
+/// order: each the first open key at or after the previous one's (as
+/// [`ResponseParser`] picks them), so they are found again the same way.
+fn answered_in_order(keys: &[Bytes], values: &[Value]) -> Vec<bool> {
+    let mut answered = vec![false; keys.len()];
+    let mut next = 0;
+    for v in values {
+        let Some(i) = keys
+            .get(next..)
+            .and_then(|rest| rest.iter().position(|k| *k == v.key))
+        else {
+            break;
+        };
+        if let Some(done) = answered.get_mut(next + i) {
+            *done = true;
+        }
+        next += i + 1;
+    }
+    answered
 }
 
 /// A strict decimal `u64`: digits only, no sign, no overflow.

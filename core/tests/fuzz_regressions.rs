@@ -1,5 +1,7 @@
 //! Every input that ever crashed a fuzz target, replayed through the same
-//! check: `fuzz/regressions/<target>/*` (see `fuzz/README.md`).
+//! check: `fuzz/regressions/<target>/*` (see `fuzz/README.md`). Failures of
+//! the property test `meta_stream_batches`, which has no fuzz target, are
+//! kept in `fuzz/regressions/meta_stream_batch/`.
 
 mod harness;
 
@@ -53,4 +55,9 @@ fn meta_roundtrip_regressions() {
 #[test]
 fn meta_stream_regressions() {
     replay("meta_stream", harness::meta::meta_stream);
+}
+
+#[test]
+fn meta_stream_batch_regressions() {
+    replay("meta_stream_batch", harness::meta::meta_stream_batch_file);
 }

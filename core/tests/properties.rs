@@ -134,3 +134,49 @@ fn meta_wire() -> impl Strategy<Value = Vec<u8>> {
         v
     })
 }
+
+/// What `meta_stream_batches` once found (saved as
+/// `fuzz/regressions/meta_stream_batch/bare-miss-after-a-lost-reply`),
+/// written out: `mg a O0` then `me a`, whose miss is a bare `EN` (`me`
+/// takes no `O`), then `mn`; the `mg`'s reply is lost. The `EN` then lands
+/// on the `mg` — nothing in it says otherwise, and a server older than
+/// memcached 1.6.18 answers an `mg` miss with a bare `EN` too — and the
+/// `MN` after it, which `me` cannot get, poisons. The check must take the
+/// bare `EN` as attributed by position, like an error line, not as a reply
+/// carrying another request's token.
+#[test]
+fn meta_stream_a_bare_miss_after_a_lost_reply() {
+    use harness::meta::{
+        meta_stream_input, MetaAnswer, MetaAnswerSeed, MetaKeySeed, MetaReqSeed, MetaStreamInput,
+        Tamper,
+    };
+    let request = |kind: u8, opaque: Option<u8>| MetaReqSeed {
+        kind,
+        key: MetaKeySeed::Known(0),
+        quiet: false,
+        opaque,
+        value: false,
+        flags: 0,
+        data: Vec::new(),
+        number: 0,
+        ttl: None,
+        mode: 0,
+    };
+    // `outcome: 1`: `HD` for the `mg`, a miss for the `me`.
+    let answer = MetaAnswer::Reply(MetaAnswerSeed {
+        outcome: 1,
+        ..MetaAnswerSeed::default()
+    });
+    let input = MetaStreamInput {
+        requests: vec![
+            (request(0, Some(0)), answer.clone()),
+            (request(4, None), answer),
+        ],
+        auto_tokens: false,
+        tamper: Some(Tamper::Drop(0)),
+        events: Vec::new(),
+        chunks_a: Vec::new(),
+        chunks_b: vec![0],
+    };
+    meta_stream_input(&input);
+}

@@ -66,6 +66,7 @@ impl Pki {
     }
 
     fn make() -> Pki {
+        remove_left_behind();
         let dir = env::temp_dir().join(format!("memwire-tls-{}", process::id()));
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         let (ca, ca_pem) = authority("memwire test CA");
@@ -114,6 +115,28 @@ impl Pki {
     /// A client certificate signed by [`Pki::other_ca_file`]'s authority.
     pub fn stranger(&self) -> &CertFiles {
         &self.stranger
+    }
+}
+
+/// Remove the certificate directories of test processes that have exited
+/// (a static is never dropped, so each process leaves its own behind).
+fn remove_left_behind() {
+    let Ok(entries) = fs::read_dir(env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("memwire-tls-"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            // Best effort: another process may be removing it too.
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 

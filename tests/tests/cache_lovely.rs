@@ -511,3 +511,47 @@ fn a_cache_on_a_client_of_your_own() {
         "188693688126b424eb89e1385eca6f01"
     );
 }
+
+/// `util.servers = ['127.0.0.1:8125']` on a cache in use, then back: with
+/// no server there `set` stores nothing and `query` is `None`; once the
+/// list names the live server again its values are there at once. With
+/// two servers, each key is read from the server ketama gives it.
+#[test]
+fn servers_replaced_while_in_use() {
+    let server = Memcached::start();
+    let other = Memcached::start();
+    let log = Log::default();
+    let util = cache(&server, &log);
+    util.set("cache_object", "cached value").unwrap();
+
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    util.set_servers([nowhere.as_str()]).unwrap();
+    assert_eq!(util.servers(), std::slice::from_ref(&nowhere));
+    util.set("elsewhere", "lost").unwrap();
+    assert_eq!(util.query::<String>("cache_object").unwrap(), None);
+    assert!(!log.lock().unwrap().is_empty(), "the hook hears of it");
+
+    util.set_servers([server.addr()]).unwrap();
+    assert_eq!(
+        util.query::<String>("cache_object").unwrap().as_deref(),
+        Some("cached value")
+    );
+    assert_eq!(util.query::<String>("elsewhere").unwrap(), None);
+
+    util.set_servers([server.addr(), other.addr()]).unwrap();
+    for i in 0..40 {
+        util.set(i, i).unwrap();
+    }
+    let items = |m: &Memcached| m.stats(None)["curr_items"].parse::<u64>().unwrap();
+    assert!(items(&other) > 0, "some keys live on the new server");
+    for i in 0..40 {
+        assert_eq!(util.query::<i32>(i).unwrap(), Some(i));
+    }
+    // Bad input changes nothing.
+    assert!(matches!(
+        util.set_servers(Vec::<String>::new()),
+        Err(CacheError::Config(_))
+    ));
+    assert!(util.set_servers(["not a server:x"]).is_err());
+    assert_eq!(util.servers(), [server.addr(), other.addr()]);
+}

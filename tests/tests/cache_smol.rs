@@ -155,3 +155,29 @@ fn server_stopped_and_restarted() {
         }
     });
 }
+
+/// The async cache's server list replaced while in use, as the blocking
+/// one (`cache_lovely.rs`, `servers_replaced_while_in_use`).
+#[test]
+fn servers_replaced_while_in_use() {
+    let server = Memcached::start();
+    let other = Memcached::start();
+    let failures = Arc::default();
+    smol::block_on(async {
+        let util = cache(&server, &failures).build().unwrap();
+        util.set("cache_object", "cached value").await.unwrap();
+        util.set_servers([other.addr()]).unwrap();
+        assert_eq!(util.servers(), [other.addr()]);
+        assert_eq!(util.query::<String>("cache_object").await.unwrap(), None);
+        util.set_servers([server.addr()]).unwrap();
+        assert_eq!(
+            util.query::<String>("cache_object")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("cached value")
+        );
+        assert!(util.set_servers(Vec::<String>::new()).is_err());
+        assert_eq!(util.servers(), [server.addr()]);
+    });
+}

@@ -277,6 +277,23 @@ pub(crate) enum Io {
     Done,
 }
 
+/// Apply the result of reading into `conn`'s
+/// [`input_buffer`](Connection::input_buffer): the bytes are parsed where
+/// they were read, EOF closes it, an error fails it with [`Error::Io`].
+pub(crate) fn apply_read(conn: &mut Connection, read: io::Result<usize>) -> Io {
+    match read {
+        Ok(0) => {
+            conn.handle_close();
+            Io::Done
+        }
+        Ok(n) => {
+            conn.commit_input(n);
+            Io::Progress
+        }
+        Err(e) => apply_error(conn, e),
+    }
+}
+
 fn apply_error(conn: &mut Connection, e: io::Error) -> Io {
     match e.kind() {
         io::ErrorKind::Interrupted => Io::Progress,

@@ -177,19 +177,10 @@ impl FromConfig for ClientConfig {
 /// # Ok::<(), memwire_core::client::ConfigError>(())
 /// ```
 pub struct ClientBuilder<C = ClientConfig> {
+    /// The servers as given, parsed by [`ClientBuilder::config`].
     servers: Vec<(String, u32)>,
-    connect_timeout: Duration,
-    io_timeout: Duration,
-    limits: Config,
-    protocol: Protocol,
-    health: HealthConfig,
-    max_idle_per_server: usize,
-    max_connections_per_server: usize,
-    max_in_flight: usize,
-    eject_failed_servers: bool,
-    retry_reads: bool,
-    health_hook: Option<HealthHook>,
-    tls: TlsConfig,
+    /// Every other setting (its `servers` and `credentials` stay empty).
+    settings: ClientConfig,
     /// Checked when given; an error is reported by [`ClientBuilder::config`].
     credentials: Option<Result<Credentials, ConfigError>>,
     _client: PhantomData<fn() -> C>,
@@ -199,21 +190,7 @@ impl<C> fmt::Debug for ClientBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("servers", &self.servers)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("io_timeout", &self.io_timeout)
-            .field("limits", &self.limits)
-            .field("protocol", &self.protocol)
-            .field("health", &self.health)
-            .field("max_idle_per_server", &self.max_idle_per_server)
-            .field(
-                "max_connections_per_server",
-                &self.max_connections_per_server,
-            )
-            .field("max_in_flight", &self.max_in_flight)
-            .field("eject_failed_servers", &self.eject_failed_servers)
-            .field("retry_reads", &self.retry_reads)
-            .field("health_hook", &self.health_hook)
-            .field("tls", &self.tls)
+            .field("settings", &self.settings)
             .field("credentials", &self.credentials)
             .finish()
     }
@@ -223,11 +200,9 @@ impl<C> Clone for ClientBuilder<C> {
     fn clone(&self) -> Self {
         ClientBuilder {
             servers: self.servers.clone(),
-            health_hook: self.health_hook.clone(),
-            tls: self.tls.clone(),
+            settings: self.settings.clone(),
             credentials: self.credentials.clone(),
             _client: PhantomData,
-            ..*self
         }
     }
 }
@@ -236,18 +211,22 @@ impl<C> Default for ClientBuilder<C> {
     fn default() -> Self {
         ClientBuilder {
             servers: Vec::new(),
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            io_timeout: DEFAULT_IO_TIMEOUT,
-            limits: Config::default(),
-            protocol: Protocol::default(),
-            health: HealthConfig::default(),
-            max_idle_per_server: DEFAULT_MAX_IDLE_PER_SERVER,
-            max_connections_per_server: DEFAULT_MAX_CONNECTIONS_PER_SERVER,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            eject_failed_servers: false,
-            retry_reads: true,
-            health_hook: None,
-            tls: TlsConfig::default(),
+            settings: ClientConfig {
+                servers: Vec::new(),
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                io_timeout: DEFAULT_IO_TIMEOUT,
+                limits: Config::default(),
+                protocol: Protocol::default(),
+                health: HealthConfig::default(),
+                max_idle_per_server: DEFAULT_MAX_IDLE_PER_SERVER,
+                max_connections_per_server: DEFAULT_MAX_CONNECTIONS_PER_SERVER,
+                max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+                eject_failed_servers: false,
+                retry_reads: true,
+                health_hook: None,
+                tls: TlsConfig::default(),
+                credentials: None,
+            },
             credentials: None,
             _client: PhantomData,
         }
@@ -268,18 +247,7 @@ impl<C> ClientBuilder<C> {
     pub fn client<D>(self) -> ClientBuilder<D> {
         ClientBuilder {
             servers: self.servers,
-            connect_timeout: self.connect_timeout,
-            io_timeout: self.io_timeout,
-            limits: self.limits,
-            protocol: self.protocol,
-            health: self.health,
-            max_idle_per_server: self.max_idle_per_server,
-            max_connections_per_server: self.max_connections_per_server,
-            max_in_flight: self.max_in_flight,
-            eject_failed_servers: self.eject_failed_servers,
-            retry_reads: self.retry_reads,
-            health_hook: self.health_hook,
-            tls: self.tls,
+            settings: self.settings,
             credentials: self.credentials,
             _client: PhantomData,
         }
@@ -317,62 +285,62 @@ impl<C> ClientBuilder<C> {
 
     /// Set [`ClientConfig::connect_timeout`] (default 1 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.settings.connect_timeout = timeout;
         self
     }
 
     /// Set [`ClientConfig::io_timeout`], the time limit of each call
     /// (default 1 s).
     pub fn io_timeout(mut self, timeout: Duration) -> Self {
-        self.io_timeout = timeout;
+        self.settings.io_timeout = timeout;
         self
     }
 
     /// Set the protocol limits ([`ClientConfig::limits`]).
     pub fn limits(mut self, config: Config) -> Self {
-        self.limits = config;
+        self.settings.limits = config;
         self
     }
 
     /// Speak `protocol` ([`ClientConfig::protocol`]; default text).
     pub fn protocol(mut self, protocol: Protocol) -> Self {
-        self.protocol = protocol;
+        self.settings.protocol = protocol;
         self
     }
 
     /// Set [`ClientConfig::health`].
     pub fn health(mut self, health: HealthConfig) -> Self {
-        self.health = health;
+        self.settings.health = health;
         self
     }
 
     /// Set [`ClientConfig::max_idle_per_server`] (default 32).
     pub fn max_idle_per_server(mut self, n: usize) -> Self {
-        self.max_idle_per_server = n;
+        self.settings.max_idle_per_server = n;
         self
     }
 
     /// Set [`ClientConfig::max_connections_per_server`] (default 64).
     pub fn max_connections_per_server(mut self, n: usize) -> Self {
-        self.max_connections_per_server = n;
+        self.settings.max_connections_per_server = n;
         self
     }
 
     /// Set [`ClientConfig::max_in_flight`] (default 4096).
     pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = n;
+        self.settings.max_in_flight = n;
         self
     }
 
     /// Set [`ClientConfig::eject_failed_servers`] (default off).
     pub fn eject_failed_servers(mut self, eject: bool) -> Self {
-        self.eject_failed_servers = eject;
+        self.settings.eject_failed_servers = eject;
         self
     }
 
     /// Set [`ClientConfig::retry_reads`] (default on).
     pub fn retry_reads(mut self, retry: bool) -> Self {
-        self.retry_reads = retry;
+        self.settings.retry_reads = retry;
         self
     }
 
@@ -384,7 +352,7 @@ impl<C> ClientBuilder<C> {
         mut self,
         hook: impl Fn(&ServerAddr, crate::client::Transition) + Send + Sync + 'static,
     ) -> Self {
-        self.health_hook = Some(HealthHook::new(hook));
+        self.settings.health_hook = Some(HealthHook::new(hook));
         self
     }
 
@@ -392,14 +360,14 @@ impl<C> ClientBuilder<C> {
     /// `memcacheds://` ([`TlsConfig::enabled`]; off by default). Needs the
     /// `tls` feature of `memwire`.
     pub fn tls(mut self, enabled: bool) -> Self {
-        self.tls.enabled = enabled;
+        self.settings.tls.enabled = enabled;
         self
     }
 
     /// Also trust the certificate authorities of this PEM file (a private
     /// CA); may be given several times.
     pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.tls.ca_files.push(path.into());
+        self.settings.tls.ca_files.push(path.into());
         self
     }
 
@@ -407,14 +375,14 @@ impl<C> ClientBuilder<C> {
     /// platform's, as compiled in; default on). Off, only the CA files
     /// given are trusted.
     pub fn tls_built_in_roots(mut self, trust: bool) -> Self {
-        self.tls.built_in_roots = trust;
+        self.settings.tls.built_in_roots = trust;
         self
     }
 
     /// Send `name` (SNI) and check the servers' certificates against it
     /// instead of their host names.
     pub fn tls_server_name(mut self, name: impl Into<String>) -> Self {
-        self.tls.server_name = Some(name.into());
+        self.settings.tls.server_name = Some(name.into());
         self
     }
 
@@ -425,7 +393,7 @@ impl<C> ClientBuilder<C> {
         cert_chain: impl Into<PathBuf>,
         key: impl Into<PathBuf>,
     ) -> Self {
-        self.tls.client_cert = Some(ClientCert {
+        self.settings.tls.client_cert = Some(ClientCert {
             cert_chain: cert_chain.into(),
             key: key.into(),
         });
@@ -436,13 +404,13 @@ impl<C> ClientBuilder<C> {
     /// expired, self-signed, for another name — without checking it.
     /// Anyone on the path can then read and change the traffic.
     pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
-        self.tls.danger_accept_invalid_certs = accept;
+        self.settings.tls.danger_accept_invalid_certs = accept;
         self
     }
 
     /// Set all TLS settings at once ([`ClientConfig::tls`]).
     pub fn tls_config(mut self, tls: TlsConfig) -> Self {
-        self.tls = tls;
+        self.settings.tls = tls;
         self
     }
 
@@ -465,9 +433,10 @@ impl<C> ClientBuilder<C> {
         if self.servers.is_empty() {
             return Err(ConfigError::NoServers);
         }
+        let settings = self.settings;
         for (name, timeout) in [
-            ("connect_timeout", self.connect_timeout),
-            ("io_timeout", self.io_timeout),
+            ("connect_timeout", settings.connect_timeout),
+            ("io_timeout", settings.io_timeout),
         ] {
             if timeout.is_zero() {
                 return Err(ConfigError::ZeroTimeout(name));
@@ -476,9 +445,9 @@ impl<C> ClientBuilder<C> {
         for (name, n) in [
             (
                 "max_connections_per_server",
-                self.max_connections_per_server,
+                settings.max_connections_per_server,
             ),
-            ("max_in_flight", self.max_in_flight),
+            ("max_in_flight", settings.max_in_flight),
         ] {
             if n == 0 {
                 return Err(ConfigError::ZeroLimit(name));
@@ -495,19 +464,8 @@ impl<C> ClientBuilder<C> {
         let credentials = self.credentials.transpose()?;
         Ok(ClientConfig {
             servers,
-            connect_timeout: self.connect_timeout,
-            io_timeout: self.io_timeout,
-            limits: self.limits,
-            protocol: self.protocol,
-            health: self.health,
-            max_idle_per_server: self.max_idle_per_server,
-            max_connections_per_server: self.max_connections_per_server,
-            max_in_flight: self.max_in_flight,
-            eject_failed_servers: self.eject_failed_servers,
-            retry_reads: self.retry_reads,
-            health_hook: self.health_hook,
-            tls: self.tls,
             credentials,
+            ..settings
         })
     }
 

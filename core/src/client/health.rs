@@ -161,6 +161,12 @@ impl ServerHealth {
         self.probing
     }
 
+    /// No failure counted and no probe under way: what a reply leaves, so
+    /// another reply would change nothing.
+    pub fn is_clean(&self) -> bool {
+        !self.probing && self.health.consecutive_failures() == 0
+    }
+
     /// May a request be sent to the server at `now`? Once a probe is due,
     /// exactly one caller gets [`Admission::Probe`] (and another one a
     /// `retry_after` later if that probe never reports); until it

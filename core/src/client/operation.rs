@@ -10,6 +10,50 @@ use crate::meta::MetaCommand;
 use crate::request::Command;
 use crate::response::Response;
 
+/// The commands of one round of a [`Call`], by index: iterate it. (The
+/// first round, every planned command, needs no list.)
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Round(Indexes);
+
+#[derive(Debug, Clone)]
+enum Indexes {
+    All(std::ops::Range<usize>),
+    Some(std::vec::IntoIter<usize>),
+}
+
+impl Round {
+    /// Whether the round has no command: the call is done.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many commands the round has.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Indexes::All(r) => r.len(),
+            Indexes::Some(v) => v.len(),
+        }
+    }
+}
+
+impl Iterator for Round {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match &mut self.0 {
+            Indexes::All(r) => r.next(),
+            Indexes::Some(v) => v.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.len(), Some(self.len()))
+    }
+}
+
+impl ExactSizeIterator for Round {}
+
 /// One command of an operation and the server it goes to (an index into
 /// [`Router::servers`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +149,8 @@ pub struct Call<O> {
     dispatches: Vec<Dispatch>,
     /// Commands to send in the next round.
     due: Vec<usize>,
+    /// Planned commands not sent yet (the first round): all of them.
+    unsent: usize,
     /// Commands already sent twice.
     retried: Vec<usize>,
     retry_reads: bool,
@@ -124,7 +170,8 @@ impl<O: Operation> Call<O> {
         match op.plan(router, &mut dispatches) {
             Ok(()) => Ok(Call {
                 op,
-                due: (0..dispatches.len()).collect(),
+                due: Vec::new(),
+                unsent: dispatches.len(),
                 dispatches,
                 retried: Vec::new(),
                 retry_reads: router.retries_reads(),
@@ -141,13 +188,22 @@ impl<O: Operation> Call<O> {
     /// counts as a request to its server
     /// ([`ServerMetrics`](super::ServerMetrics)); one not completed when
     /// the call is dropped counts as abandoned.
-    pub fn next_round(&mut self, now: Instant, deadline: Instant) -> Vec<usize> {
-        let due = std::mem::take(&mut self.due);
-        for &index in &due {
-            if let Some(d) = self.dispatches.get(index) {
-                self.ledger.request(d.server);
+    pub fn next_round(&mut self, now: Instant, deadline: Instant) -> Round {
+        let due = match std::mem::take(&mut self.unsent) {
+            0 => {
+                let due = std::mem::take(&mut self.due);
+                for &index in &due {
+                    self.request(index);
+                }
+                Round(Indexes::Some(due.into_iter()))
             }
-        }
+            n => {
+                for index in 0..n {
+                    self.request(index);
+                }
+                Round(Indexes::All(0..n))
+            }
+        };
         if now < deadline {
             return due;
         }
@@ -156,7 +212,7 @@ impl<O: Operation> Call<O> {
             self.count(index, &Err(Error::Timeout));
             self.op.complete(index, Err(Error::Timeout));
         }
-        Vec::new()
+        Round(Indexes::All(0..0))
     }
 
     /// Every planned command with its server, by index (what a transport
@@ -208,6 +264,13 @@ impl<O: Operation> Call<O> {
             }
         }
         self.op.complete(index, result);
+    }
+
+    /// Count command `index` as a request to its server.
+    fn request(&mut self, index: usize) {
+        if let Some(d) = self.dispatches.get(index) {
+            self.ledger.request(d.server);
+        }
     }
 
     /// Count the completion of command `index` with `result`.
@@ -348,7 +411,10 @@ mod tests {
             .find(|k| r.server_for_key(k.as_bytes()) == 1)
             .unwrap();
         let mut call = Call::start(Keyed::<Option<Value>>::new(Command::get(key)), &r).unwrap();
-        let index = call.next_round(now, now + Duration::from_secs(1))[0];
+        let index = call
+            .next_round(now, now + Duration::from_secs(1))
+            .next()
+            .unwrap();
         assert_eq!(call.dispatch(index).server, 1);
         // `b` stays (now first), `a` goes, `c` is new.
         let next = r.reconfigured(
@@ -387,7 +453,7 @@ mod tests {
         let mut call = Call::start(GetMulti::new(keys.iter()), &r).unwrap();
         let round = call.next_round(now, deadline);
         assert_eq!(round.len(), 2, "one command per server");
-        let answered = round[0];
+        let answered = round.clone().next().unwrap();
         let answered_by = call.dispatch(answered).server;
         call.complete(answered, Ok(Response::Values(Vec::new())));
         drop(call);

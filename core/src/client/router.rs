@@ -101,6 +101,10 @@ pub struct Router {
     gated: Vec<AtomicBool>,
     /// Mirrors each server's down state, for routing without locks.
     down: Vec<AtomicBool>,
+    /// Each server's last event was a reply (no failure counted, no probe
+    /// under way): another reply changes nothing, and is recorded without
+    /// taking the server's lock.
+    clean: Vec<AtomicBool>,
     /// How many servers are down: zero (the usual case) skips all checks.
     downs: AtomicUsize,
     /// Each server's counters, shared with the calls planned here.
@@ -139,7 +143,7 @@ impl Router {
                 .map(|_| AtomicBool::new(false))
                 .collect()
         };
-        let (gated, down) = (flags(), flags());
+        let (gated, down, clean) = (flags(), flags(), flags());
         let meters = cluster
             .servers()
             .iter()
@@ -149,6 +153,7 @@ impl Router {
             })
             .collect();
         Router {
+            clean,
             cluster,
             limits,
             protocol: Protocol::Text,
@@ -363,15 +368,38 @@ impl Router {
             return;
         };
         match event {
-            HealthEvent::Connected => trace::connected(&meter.addr, meter.counters.connected()),
+            // Counted, and nothing for the policy (which waits for a
+            // reply): no lock, and the clean flag stays as it is.
+            HealthEvent::Connected => {
+                trace::connected(&meter.addr, meter.counters.connected());
+                return;
+            }
             HealthEvent::ConnectFailed => meter.counters.connect_failed(),
             _ => {}
+        }
+        // Replies are counted by their calls, not here: the fast path
+        // below stays a load and a return.
+        let replied = matches!(event, HealthEvent::Replied);
+        let clean = self.clean.get(index);
+        if replied && clean.is_some_and(|c| c.load(Ordering::Acquire)) {
+            return;
+        }
+        if !replied {
+            // Before the lock: a reply recorded after this one sees it.
+            if let Some(c) = clean {
+                c.store(false, Ordering::Release);
+            }
         }
         // Mirrored under the lock, so that the flags follow the last record.
         let transition = {
             let mut health = self.lock(index);
             let transition = health.record(event, now);
             self.mark(index, health.needs_probe(), health.is_down());
+            if let Some(c) = clean {
+                // Under the lock, from the state: of a reply and a failure
+                // racing here, the one recorded last decides.
+                c.store(health.is_clean(), Ordering::Release);
+            }
             transition
         };
         trace::health(&meter.addr, &event, transition);
@@ -382,7 +410,10 @@ impl Router {
         }
     }
 
-    fn is_gated(&self, index: usize) -> bool {
+    /// Whether server `index` needs a probe before requests (it is being
+    /// checked, or down): only then does [`Router::admit`] look at the
+    /// time.
+    pub fn is_gated(&self, index: usize) -> bool {
         self.gated
             .get(index)
             .is_some_and(|g| g.load(Ordering::Acquire))

@@ -351,4 +351,13 @@ fn counting_connections_count_the_bytes_written_and_read() {
         counters.snapshot().bytes_sent,
         17 + b"version\r\n".len() as u64
     );
+    // Read straight into the input buffer: counted as committed, not as
+    // offered.
+    let reply = b"VERSION 1.6.21\r\n";
+    let room = next.input_buffer();
+    assert!(room.len() > reply.len());
+    room[..reply.len()].copy_from_slice(reply);
+    next.commit_input(reply.len());
+    assert!(next.poll_response().is_some_and(|done| done.result.is_ok()));
+    assert_eq!(counters.snapshot().bytes_received, 8 + reply.len() as u64);
 }

@@ -287,7 +287,7 @@ impl MetaReqSeed {
 }
 
 /// A reply that fits whatever meta request it answers.
-#[derive(Debug, Clone, Arbitrary)]
+#[derive(Debug, Clone, Default, Arbitrary)]
 pub struct MetaAnswerSeed {
     pub outcome: u8,
     pub data: Vec<u8>,
@@ -440,6 +440,21 @@ fn is_error_line(r: &Result<Response, Error>) -> bool {
     )
 }
 
+/// A bare `EN`: a miss with no flags, not even the request's opaque token.
+/// memcached before 1.6.18 reflects no flags on `EN` (memcached issue
+/// #880), so memwire-core accepts it from any request that can miss.
+fn is_bare_miss(r: &MetaReply) -> bool {
+    r.status == MetaStatus::Miss && r.flags == ReturnedFlags::default()
+}
+
+/// A reply that names no request: an error line or a bare `EN`. Nothing in
+/// it tells which request it answers, so the connection attributes it by
+/// position alone; a lost reply ahead of it (`Tamper::Drop`) makes it
+/// land on the request before its own, undetectably.
+fn carries_no_token(r: &Result<Response, Error>) -> bool {
+    is_error_line(r) || matches!(r, Ok(Response::Meta(m)) if !m.silent && is_bare_miss(m))
+}
+
 // ---------------------------------------------------------------------------
 // Checks of completed replies
 // ---------------------------------------------------------------------------
@@ -467,10 +482,8 @@ pub fn fits(expect: &MetaExpect, config: &Config, result: &Result<Response, Erro
                 MetaStatus::Debug(_) => expect.kind == Debug,
                 _ => false,
             };
-            // (memcached before 1.6.18 reflects no flags on `EN`.)
-            let bare_miss = r.status == MetaStatus::Miss && r.flags == ReturnedFlags::default();
             let opaque = matches!(r.status, MetaStatus::Debug(_))
-                || bare_miss
+                || is_bare_miss(r)
                 || r.flags.opaque == expect.opaque;
             let key = r.flags.key.is_none() || r.flags.key == expect.key;
             status && opaque && key
@@ -704,8 +717,9 @@ enum Seen {
 /// two chunkings with polls, abandons and closes at fixed offsets.
 ///
 /// Both runs must be observed identically, buffers stay bounded, every
-/// request not abandoned completes exactly once, and a reply is never
-/// delivered to a request whose token it does not carry. Untampered, with
+/// request not abandoned completes exactly once, and a reply carrying a
+/// token is never delivered to a request whose token it is not (error
+/// lines and bare `EN`s carry none and go by position). Untampered, with
 /// no close, every request gets exactly its answer (a silent one its
 /// silent outcome), except that an error line arriving when more than one
 /// request could have caused it poisons the connection from there on.
@@ -807,6 +821,14 @@ pub fn meta_stream_batch(data: &[u8], n: usize) {
     };
     input.requests = requests;
     meta_stream_input(&input);
+}
+
+/// [`meta_stream_batch`] on a saved input (`fuzz/regressions/meta_stream_batch/`):
+/// the first byte is `n`, the rest is `data`.
+pub fn meta_stream_batch_file(file: &[u8]) {
+    if let Some((&n, data)) = file.split_first() {
+        meta_stream_batch(data, usize::from(n));
+    }
 }
 
 static NOOP_ANSWER: MetaAnswer = MetaAnswer::Reply(MetaAnswerSeed {
@@ -990,8 +1012,9 @@ fn run_meta_stream(
             let shown = show(&c.result);
             let fatal = c.result.as_ref().is_err_and(Error::is_fatal);
             // Never a reply carrying another request's token. (Error lines
-            // carry none: they are attributed by position.)
-            let carries_token = !fatal && !is_silent(&c.result) && !is_error_line(&c.result);
+            // and bare `EN`s carry none: they are attributed by position,
+            // which a lost reply shifts; see `carries_no_token`.)
+            let carries_token = !fatal && !is_silent(&c.result) && !carries_no_token(&c.result);
             if let (true, Some(token)) = (carries_token, &expect.opaque) {
                 let meant = by_token
                     .get(token.as_bytes())

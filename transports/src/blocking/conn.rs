@@ -7,7 +7,7 @@ use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Connection, Error, RequestId, Response};
 
 use crate::net::wire::Wire;
-use crate::net::{Stream, READ_CHUNK};
+use crate::net::Stream;
 use crate::Connector;
 
 /// A socket timeout within this of the time left is left as it is: a
@@ -23,7 +23,6 @@ pub(crate) struct Conn {
     /// Plain text or TLS, and the login.
     wire: Wire,
     proto: Connection,
-    buf: Box<[u8]>,
     /// Completions polled while waiting for another request.
     stash: Vec<(RequestId, Result<Response, Error>)>,
     /// The socket's read and write timeouts as last set.
@@ -51,7 +50,6 @@ impl Conn {
             stream: Stream::connect(addr, connect_by)?,
             wire,
             proto,
-            buf: vec![0; READ_CHUNK].into_boxed_slice(),
             stash: Vec::new(),
             read_timeout: None,
             write_timeout: None,
@@ -102,15 +100,16 @@ impl Conn {
             self.stream.set_read_timeout(remaining)?;
             self.read_timeout = Some(remaining);
         }
-        let read = (&self.stream).read(&mut self.buf);
-        self.wire.apply_read(&mut self.proto, &self.buf, read);
+        let read = (&self.stream).read(self.wire.read_buffer(&mut self.proto));
+        self.wire.apply_read(&mut self.proto, read);
         Ok(())
     }
 
     /// Whether this idle connection can be reused: not poisoned, nothing in
-    /// flight, and the server has neither closed it nor sent anything.
-    pub(crate) fn is_reusable(&self) -> bool {
-        self.is_healthy() && self.stream.is_idle_and_open()
+    /// flight, and — when `check` — the server has neither closed it nor
+    /// sent anything (one system call).
+    pub(crate) fn is_reusable(&self, check: bool) -> bool {
+        self.is_healthy() && (!check || self.stream.is_idle_and_open())
     }
 
     /// Whether the connection may go back to the idle pool.

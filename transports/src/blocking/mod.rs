@@ -121,6 +121,48 @@ struct Session {
 /// before asking again.
 const PROBE_WAIT: Duration = Duration::from_millis(2);
 
+/// A pooled connection idle at least this long is checked before a write
+/// goes out on it; one used more recently was just shown alive by its
+/// reply, and a check per request would cost a system call each.
+const IDLE_CHECK: Duration = Duration::from_millis(1);
+
+/// Whether an idle pooled connection is checked for a server that closed
+/// it (or sent something) before a request goes out on it: a
+/// `recv(MSG_PEEK)`, one system call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Liveness {
+    /// Never: a read in its first round, which the client layer sends
+    /// again on another connection if this one turns out dead.
+    Unchecked,
+    /// When it sat idle for [`IDLE_CHECK`] or longer.
+    AfterIdle,
+    /// Always: a retry round, where no second retry would follow.
+    Always,
+}
+
+impl Liveness {
+    /// The check for `command` in round `round` (0 first).
+    fn of(command: &Command, round: usize, router: &Router) -> Liveness {
+        if round > 0 {
+            Liveness::Always
+        } else if command.is_idempotent() && router.retries_reads() {
+            Liveness::Unchecked
+        } else {
+            Liveness::AfterIdle
+        }
+    }
+
+    /// Whether a connection idle since `since` is checked (the clock is
+    /// read only when that depends on it).
+    fn needs_peek(self, since: Instant) -> bool {
+        match self {
+            Liveness::Unchecked => false,
+            Liveness::AfterIdle => since.elapsed() >= IDLE_CHECK,
+            Liveness::Always => true,
+        }
+    }
+}
+
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Client>();
@@ -190,14 +232,21 @@ impl Topology {
     /// the server: one from the pool, or a new one. A server due for a
     /// probe is checked with `version` on a fresh connection first; a
     /// caller refused while another probes waits for the outcome.
+    /// The admission of a server that needs no probe does not depend on
+    /// the time: the call's start (`started`) stands for it then.
     fn open(
         &self,
         server: usize,
-        deadline: Instant,
+        (started, deadline): (Instant, Instant),
         config: &ClientConfig,
+        check: Liveness,
     ) -> Result<Box<Conn>, Error> {
         let admission = loop {
-            match self.router.admit(server, Instant::now()) {
+            let now = match self.router.is_gated(server) {
+                true => Instant::now(),
+                false => started,
+            };
+            match self.router.admit(server, now) {
                 Ok(admission) => break admission,
                 Err(e)
                     if self.router.is_probing(server) && Instant::now() + PROBE_WAIT < deadline =>
@@ -219,8 +268,10 @@ impl Topology {
         loop {
             match pool.acquire(deadline) {
                 Err(max) => return Err(pool::exhausted(addr, max)),
-                Ok(Slot::Idle(conn)) if conn.is_reusable() => return Ok(conn),
-                Ok(Slot::Idle(stale)) => {
+                Ok(Slot::Idle(conn, since)) if conn.is_reusable(check.needs_peek(since)) => {
+                    return Ok(conn)
+                }
+                Ok(Slot::Idle(stale, _)) => {
                     drop(stale);
                     pool.forget();
                 }
@@ -292,7 +343,7 @@ impl Topology {
                 conn
             }
             // Idle connections of a down server are stale: drop them.
-            Ok(Slot::Idle(stale)) => {
+            Ok(Slot::Idle(stale, _)) => {
                 drop(stale);
                 self.connect(server, deadline, config)?
             }
@@ -320,18 +371,51 @@ impl Topology {
         }
     }
 
+    /// A round of one command: open its server's connection, send, wait
+    /// for the reply, give the connection back.
+    fn run_one<O: Operation>(
+        &self,
+        call: &mut Call<O>,
+        index: usize,
+        round: usize,
+        (started, deadline): (Instant, Instant),
+        config: &ClientConfig,
+    ) {
+        let dispatch = call.dispatch(index);
+        let server = dispatch.server;
+        let check = Liveness::of(&dispatch.command, round, &self.router);
+        let mut conn = match self.open(server, (started, deadline), config, check) {
+            Ok(conn) => conn,
+            Err(e) => return call.complete(index, Err(e)),
+        };
+        let result = conn
+            .send(&dispatch.command, deadline)
+            .and_then(|id| conn.wait(id, deadline));
+        let replied = result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
+        call.complete(index, result);
+        self.release(
+            Session {
+                server,
+                conn,
+                replied,
+            },
+            started,
+        );
+    }
+
     /// Give a session's connection back and tell the failure policy how
-    /// the server did.
-    fn release(&self, session: Session) {
-        let now = Instant::now();
+    /// the server did (`started`, the call's start, stands for the time
+    /// of a reply: the policy does not look at it).
+    fn release(&self, session: Session, started: Instant) {
         match session.conn.failure() {
-            Some(cause) => {
-                self.router
-                    .record(session.server, HealthEvent::ConnectionLost(cause), now)
-            }
+            Some(cause) => self.router.record(
+                session.server,
+                HealthEvent::ConnectionLost(cause),
+                Instant::now(),
+            ),
             None if session.replied => {
                 self.router
-                    .record(session.server, HealthEvent::Replied, now)
+                    .record(session.server, HealthEvent::Replied, started)
             }
             None => {}
         }
@@ -342,8 +426,8 @@ impl Topology {
 
     /// Probe the down servers an ejecting router hands out (their keys go
     /// elsewhere meanwhile, so nothing else would bring them back).
-    fn run_due_probes(&self, deadline: Instant, config: &ClientConfig) {
-        for server in self.router.due_probes(Instant::now()) {
+    fn run_due_probes(&self, now: Instant, deadline: Instant, config: &ClientConfig) {
+        for server in self.router.due_probes(now) {
             if let (Ok(conn), Some(pool)) =
                 (self.probe(server, deadline, config), self.pools.get(server))
             {
@@ -362,18 +446,26 @@ impl Commands for Client {
         O::Output: Send,
     {
         let config = &self.inner.config;
-        let deadline = Instant::now() + config.io_timeout;
+        let started = Instant::now();
+        let deadline = started + config.io_timeout;
         let topology = self.topology();
-        topology.run_due_probes(deadline, config);
+        topology.run_due_probes(started, deadline, config);
         let mut call = match Call::start(op, &topology.router) {
             Ok(call) => call,
             Err(refused) => return refused,
         };
         let _span = crate::trace::enter(&call);
-        loop {
+        for number in 0.. {
             let round = call.next_round(Instant::now(), deadline);
             if round.is_empty() {
                 break;
+            }
+            if round.len() == 1 {
+                // One command (any keyed operation): no lists to keep.
+                for index in round {
+                    topology.run_one(&mut call, index, number, (started, deadline), config);
+                }
+                continue;
             }
             let mut sessions: Vec<Session> = Vec::new();
             let mut sent: Vec<(usize, usize, RequestId)> = Vec::new();
@@ -382,7 +474,12 @@ impl Commands for Client {
                 let server = dispatch.server;
                 let position = match sessions.iter().position(|s| s.server == server) {
                     Some(p) => p,
-                    None => match topology.open(server, deadline, config) {
+                    None => match topology.open(
+                        server,
+                        (started, deadline),
+                        config,
+                        Liveness::of(&dispatch.command, number, &topology.router),
+                    ) {
                         Ok(conn) => {
                             sessions.push(Session {
                                 server,
@@ -414,7 +511,7 @@ impl Commands for Client {
                 call.complete(index, result);
             }
             for session in sessions {
-                topology.release(session);
+                topology.release(session, started);
             }
         }
         call.finish()

@@ -23,17 +23,20 @@ pub(crate) struct Pool {
 #[derive(Debug, Default)]
 struct State {
     /// Boxed: moving a connection in and out costs a pointer, not the
-    /// whole struct.
-    #[allow(clippy::vec_box)]
-    idle: Vec<Box<Conn>>,
+    /// whole struct. With the instant each came back.
+    idle: Vec<(Box<Conn>, Instant)>,
     /// Connections in existence: idle, in use, or being opened.
     open: usize,
+    /// Callers waiting in [`Pool::acquire`]: only they need a wake-up
+    /// (which costs a system call even when nobody waits).
+    waiting: usize,
 }
 
 /// What [`Pool::acquire`] hands out.
 pub(crate) enum Slot<'a> {
-    /// An idle connection (check it with [`Conn::is_reusable`]).
-    Idle(Box<Conn>),
+    /// An idle connection and since when it sat idle (check it with
+    /// [`Conn::is_reusable`]).
+    Idle(Box<Conn>, Instant),
     /// Room for one more connection: open it, or drop the permit.
     New(Permit<'a>),
 }
@@ -74,8 +77,8 @@ impl Pool {
     pub(crate) fn acquire(&self, deadline: Instant) -> Result<Slot<'_>, usize> {
         let mut state = lock(&self.state);
         loop {
-            if let Some(conn) = state.idle.pop() {
-                return Ok(Slot::Idle(conn));
+            if let Some((conn, since)) = state.idle.pop() {
+                return Ok(Slot::Idle(conn, since));
             }
             if state.open < self.max_open {
                 state.open += 1;
@@ -85,11 +88,13 @@ impl Pool {
             if left.is_zero() {
                 return Err(self.max_open);
             }
+            state.waiting += 1;
             state = self
                 .freed
                 .wait_timeout(state, left)
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
+            state.waiting -= 1;
         }
     }
 
@@ -99,9 +104,8 @@ impl Pool {
         if conn.is_healthy() {
             let mut state = lock(&self.state);
             if state.idle.len() < self.max_idle {
-                state.idle.push(conn);
-                drop(state);
-                self.freed.notify_one();
+                state.idle.push((conn, Instant::now()));
+                self.wake_one(state);
                 return;
             }
         }
@@ -112,15 +116,23 @@ impl Pool {
     pub(crate) fn forget(&self) {
         let mut state = lock(&self.state);
         state.open = state.open.saturating_sub(1);
+        self.wake_one(state);
+    }
+
+    /// Wake one waiting caller, if any, once the lock is released.
+    fn wake_one(&self, state: std::sync::MutexGuard<'_, State>) {
+        let waiting = state.waiting > 0;
         drop(state);
-        self.freed.notify_one();
+        if waiting {
+            self.freed.notify_one();
+        }
     }
 
     /// Take every idle connection out (to close them).
     #[allow(clippy::vec_box)]
     pub(crate) fn drain_idle(&self) -> Vec<Box<Conn>> {
         let mut state = lock(&self.state);
-        let idle = std::mem::take(&mut state.idle);
+        let idle: Vec<Box<Conn>> = state.idle.drain(..).map(|(conn, _)| conn).collect();
         state.open = state.open.saturating_sub(idle.len());
         drop(state);
         self.freed.notify_all();

@@ -125,6 +125,32 @@ impl<C: Commands> Cache<C> {
         servers.iter().map(ToString::to_string).collect()
     }
 
+    /// Replace the servers (lovely.memcached's `util.servers = [...]`),
+    /// each with weight 1, while the cache is in use: connections to
+    /// servers that stay are kept, and keys move as ketama says, so values
+    /// stored on a server that left are out of reach until it is back.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "blocking")] {
+    /// use memwire::cache::blocking::Cache;
+    ///
+    /// let util = Cache::builder().server("127.0.0.1:11211").build()?;
+    /// util.set_servers(["127.0.0.1:11211", "127.0.0.1:11212"])?;
+    /// assert_eq!(util.servers().len(), 2);
+    /// # }
+    /// # Ok::<(), memwire::cache::CacheError>(())
+    /// ```
+    /// # Errors
+    ///
+    /// [`CacheError::Config`] for an empty list or an address that does
+    /// not parse; the servers are then unchanged.
+    pub fn set_servers<S: AsRef<str>>(
+        &self,
+        servers: impl IntoIterator<Item = S>,
+    ) -> Result<(), CacheError> {
+        Ok(self.inner.client.set_servers(servers)?)
+    }
+
     /// Lifetime of values set without one, in seconds.
     pub fn default_lifetime(&self) -> u32 {
         self.inner.shared.settings().default_lifetime

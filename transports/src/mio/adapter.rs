@@ -16,7 +16,7 @@ use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Completion, Config, Connection, Error, RequestId};
 
 use crate::net::wire::Wire;
-use crate::net::{self, Io, Stream, READ_CHUNK};
+use crate::net::{self, Io, Stream};
 use crate::Connector;
 
 /// Where the adapter is registered: a clone of the caller's registry (so
@@ -134,7 +134,6 @@ pub struct Adapter {
     registration: Option<Registration>,
     /// Completions of the connection replaced by [`Adapter::reconnect`].
     leftovers: VecDeque<Completion>,
-    buf: Box<[u8]>,
     /// A socket connected that [`Adapter::take_connected`] has not told.
     connected: bool,
 }
@@ -227,7 +226,6 @@ impl Adapter {
             connecting,
             registration: None,
             leftovers: VecDeque::new(),
-            buf: vec![0; READ_CHUNK].into_boxed_slice(),
         }
     }
 
@@ -386,7 +384,7 @@ impl Adapter {
         command: impl Into<Command>,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
-        let id = self.queue(&command.into(), deadline)?;
+        let id = self.conn.send(command, deadline)?;
         self.settle();
         Ok(id)
     }
@@ -593,8 +591,8 @@ impl Adapter {
             let Some(stream) = &self.stream else {
                 return;
             };
-            let read = (&*stream).read(&mut self.buf);
-            if self.wire.apply_read(&mut self.conn, &self.buf, read) != Io::Progress {
+            let read = (&*stream).read(self.wire.read_buffer(&mut self.conn));
+            if self.wire.apply_read(&mut self.conn, read) != Io::Progress {
                 return;
             }
         }

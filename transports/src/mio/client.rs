@@ -6,7 +6,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use memwire_core::client::{
-    Call, ClientBuilder, ClientConfig, ConfigError, FromConfig, HealthEvent, Operation, Router,
+    Call, ClientBuilder, ClientConfig, ConfigError, FromConfig, HealthEvent, Operation, Round,
+    Router,
 };
 use memwire_core::cluster::ServerAddr;
 use memwire_core::Error;
@@ -172,7 +173,7 @@ impl Client {
         &self,
         topology: &Topology,
         call: &mut Call<O>,
-        round: Vec<usize>,
+        round: Round,
         deadline: Instant,
     ) {
         let config = &self.inner.config;

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use memwire_core::client::{Call, Operation};
+use memwire_core::client::{Call, Operation, Round};
 use memwire_core::Error;
 
 use super::shared::Ticket;
@@ -39,7 +39,7 @@ pub(super) struct Target {
 
 impl Target {
     /// Group the commands of a round by server.
-    pub(super) fn group<O: Operation>(call: &Call<O>, round: Vec<usize>) -> Vec<Target> {
+    pub(super) fn group<O: Operation>(call: &Call<O>, round: Round) -> Vec<Target> {
         let mut targets: Vec<Target> = Vec::new();
         for index in round {
             let server = call.dispatch(index).server;

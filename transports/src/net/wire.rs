@@ -12,7 +12,7 @@ use memwire_core::Connection;
 
 #[cfg(feature = "tls")]
 use super::tls::Tls;
-use super::{apply_error, Io};
+use super::{apply_error, Io, READ_CHUNK};
 
 /// The byte path of one socket.
 #[derive(Debug)]
@@ -22,6 +22,9 @@ pub(crate) struct Wire {
     login: Option<Login>,
     #[cfg(feature = "tls")]
     tls: Option<Box<Tls>>,
+    /// What TLS records and the login's reply are read into (allocated
+    /// when first needed: a plain connection reads into its `Connection`).
+    scratch: Option<Box<[u8]>>,
 }
 
 impl Wire {
@@ -31,6 +34,7 @@ impl Wire {
             login,
             #[cfg(feature = "tls")]
             tls: None,
+            scratch: None,
         }
     }
 
@@ -40,6 +44,7 @@ impl Wire {
         Wire {
             login,
             tls: Some(Box::new(tls)),
+            scratch: None,
         }
     }
 
@@ -49,6 +54,15 @@ impl Wire {
     pub(crate) fn is_open(&self) -> bool {
         #[cfg(feature = "tls")]
         if self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+            return false;
+        }
+        self.login.is_none()
+    }
+
+    /// Plain text, logged in: reads go straight to the connection.
+    fn is_direct(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
             return false;
         }
         self.login.is_none()
@@ -114,22 +128,37 @@ impl Wire {
         }
     }
 
-    /// Apply the result of reading into `buf`: the bytes go through TLS (if
-    /// any) to the login while it runs, else to `conn`. EOF closes the
-    /// connection; a TLS failure or a refused login fails it, naming the
-    /// server.
-    pub(crate) fn apply_read(
-        &mut self,
-        conn: &mut Connection,
-        buf: &[u8],
-        read: io::Result<usize>,
-    ) -> Io {
+    /// Where the socket's next read goes. On a plain wire once logged in
+    /// (the usual case) that is the connection's own
+    /// [`input_buffer`](Connection::input_buffer), so replies are parsed
+    /// where they were read; TLS records and the login's reply go to a
+    /// buffer of the wire's.
+    pub(crate) fn read_buffer<'a>(&'a mut self, conn: &'a mut Connection) -> &'a mut [u8] {
+        if self.is_direct() {
+            return conn.input_buffer();
+        }
+        self.scratch
+            .get_or_insert_with(|| vec![0; READ_CHUNK].into_boxed_slice())
+    }
+
+    /// Apply the result of reading into [`Wire::read_buffer`]: the bytes
+    /// go through TLS (if any) to the login while it runs, else to `conn`.
+    /// EOF closes the connection; a TLS failure or a refused login fails
+    /// it, naming the server.
+    pub(crate) fn apply_read(&mut self, conn: &mut Connection, read: io::Result<usize>) -> Io {
+        if self.is_direct() {
+            return super::apply_read(conn, read);
+        }
         let data = match read {
             Ok(0) => {
                 self.closed(conn);
                 return Io::Done;
             }
-            Ok(n) => buf.get(..n).unwrap_or_default(),
+            Ok(n) => self
+                .scratch
+                .as_deref()
+                .and_then(|b| b.get(..n))
+                .unwrap_or_default(),
             Err(e) => return apply_error(conn, e),
         };
         let login = &mut self.login;
@@ -202,6 +231,12 @@ mod tests {
         (wire, conn)
     }
 
+    /// What a socket's read of `bytes` does.
+    fn feed(wire: &mut Wire, conn: &mut Connection, bytes: &[u8]) -> Io {
+        wire.read_buffer(conn)[..bytes.len()].copy_from_slice(bytes);
+        wire.apply_read(conn, Ok(bytes.len()))
+    }
+
     /// Write everything the wire has now; what went out.
     fn drain(wire: &mut Wire, conn: &mut Connection) -> Vec<u8> {
         let mut sent = Vec::new();
@@ -226,14 +261,11 @@ mod tests {
             assert!(!wire.wants_write(&conn), "the get waits");
             let halves = [&reply[..cut], &reply[cut..]];
             for half in halves.into_iter().filter(|h| !h.is_empty()) {
-                assert_eq!(
-                    wire.apply_read(&mut conn, half, Ok(half.len())),
-                    Io::Progress
-                );
+                assert_eq!(feed(&mut wire, &mut conn, half), Io::Progress);
             }
             assert_eq!(drain(&mut wire, &mut conn), b"get k\r\n");
             let end = b"END\r\n";
-            wire.apply_read(&mut conn, end, Ok(end.len()));
+            feed(&mut wire, &mut conn, end);
             let done = conn.poll_response().unwrap();
             assert!(matches!(done.result, Ok(Response::Values(v)) if v.is_empty()));
         }
@@ -246,7 +278,7 @@ mod tests {
         let (mut wire, mut conn) = login_first();
         drain(&mut wire, &mut conn);
         let refusal = b"CLIENT_ERROR authentication failure\r\n";
-        wire.apply_read(&mut conn, refusal, Ok(refusal.len()));
+        feed(&mut wire, &mut conn, refusal);
         assert!(conn.is_poisoned());
         assert!(!wire.wants_write(&conn));
         let done = conn.poll_response().unwrap();
@@ -262,7 +294,7 @@ mod tests {
     fn eof_during_the_login_closes() {
         let (mut wire, mut conn) = login_first();
         drain(&mut wire, &mut conn);
-        assert_eq!(wire.apply_read(&mut conn, &[], Ok(0)), Io::Done);
+        assert_eq!(wire.apply_read(&mut conn, Ok(0)), Io::Done);
         assert!(matches!(conn.poison_cause(), Some(Error::Closed)));
     }
 }

@@ -76,6 +76,22 @@ impl Drop for Requests {
     }
 }
 
+/// One request awaiting its reply: abandoned if dropped before it came (a
+/// dropped future), so that the reply is read and discarded.
+struct Awaiting<'a> {
+    link: &'a Link,
+    id: RequestId,
+    done: bool,
+}
+
+impl Drop for Awaiting<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.link.abandon(self.id);
+        }
+    }
+}
+
 impl Drop for Inner {
     /// The client is gone: let every connection quit once idle, so that no
     /// driver outlives it.
@@ -340,6 +356,13 @@ impl AsyncClient {
             if round.is_empty() {
                 break;
             }
+            if round.len() == 1 {
+                // One command (any keyed operation): no lists to keep.
+                for index in round {
+                    waited |= self.run_one(&topology, &mut call, index, deadline).await;
+                }
+                continue;
+            }
             let mut links: Vec<(usize, Result<Arc<Link>, Error>)> = Vec::new();
             let mut requests = Requests::default();
             for index in round {
@@ -424,6 +447,52 @@ impl AsyncClient {
             yield_now().await;
         }
         call.finish()
+    }
+
+    /// A round of one command: queue it on its server's link and wait for
+    /// its reply. Whether it had to wait.
+    async fn run_one<O: Operation>(
+        &self,
+        topology: &Topology,
+        call: &mut Call<O>,
+        index: usize,
+        deadline: Instant,
+    ) -> bool {
+        let server = call.dispatch(index).server;
+        let sent = match self.link(topology, server, deadline).await {
+            Ok(link) => self
+                .submit(&link, &call.dispatch(index).command, deadline)
+                .await
+                .map(|id| (link, id)),
+            Err(e) => Err(e),
+        };
+        let (link, id) = match sent {
+            Ok(sent) => sent,
+            Err(e) => {
+                call.complete(index, Err(e));
+                return false;
+            }
+        };
+        let mut awaiting = Awaiting {
+            link: &link,
+            id,
+            done: false,
+        };
+        let mut waited = false;
+        let result = std::future::poll_fn(|cx| {
+            let poll = link.poll_result(cx, id);
+            waited |= poll.is_pending();
+            poll
+        })
+        .await;
+        awaiting.done = true;
+        if result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error) {
+            topology
+                .router
+                .record(server, HealthEvent::Replied, Instant::now());
+        }
+        call.complete(index, result);
+        waited
     }
 
     /// Close every connection once what is in flight on it is answered,

@@ -20,7 +20,7 @@ use memwire_core::{Command, Connection, Error, RequestId, Response};
 
 use super::runtime::{AsyncSocket, Runtime, Timer};
 use crate::net::wire::Wire;
-use crate::net::{Io, Stream, READ_CHUNK};
+use crate::net::{Io, Stream};
 use crate::{lock, Connector};
 
 /// Rounds of the drive loop before the driver yields to other tasks.
@@ -208,7 +208,6 @@ impl Link {
                     link: &self,
                     socket,
                     wire,
-                    buf: vec![0; READ_CHUNK].into_boxed_slice(),
                     timer: runtime.timer(Instant::now()),
                     armed: None,
                     quit_by: None,
@@ -356,7 +355,6 @@ struct Driver<'a> {
     socket: Box<dyn AsyncSocket>,
     /// Plain text or TLS, and the login.
     wire: Wire,
-    buf: Box<[u8]>,
     timer: std::pin::Pin<Box<dyn Timer>>,
     /// When the timer is set to fire, if it is.
     armed: Option<Instant>,
@@ -390,9 +388,10 @@ impl Driver<'_> {
             // Read even when nothing is in flight, to notice at once a
             // connection the server closed (or bytes nobody asked for).
             if !st.conn.is_poisoned() {
-                if let Poll::Ready(read) = self.socket.poll_read(cx, &mut self.buf) {
+                let buf = self.wire.read_buffer(&mut st.conn);
+                if let Poll::Ready(read) = self.socket.poll_read(cx, buf) {
                     progress = true;
-                    self.wire.apply_read(&mut st.conn, &self.buf, read);
+                    self.wire.apply_read(&mut st.conn, read);
                 }
             }
             let now = Instant::now();

@@ -1,6 +1,6 @@
 //! [`GetMulti`]: a retrieval of many keys across servers.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::client::ops::Hits;
 use crate::client::{Dispatch, Operation, Protocol, Router};
@@ -60,10 +60,7 @@ impl GetMulti {
     /// A `get` of `keys`.
     pub fn new<K: AsRef<[u8]>>(keys: impl IntoIterator<Item = K>) -> GetMulti {
         GetMulti {
-            keys: keys
-                .into_iter()
-                .map(|k| Bytes::copy_from_slice(k.as_ref()))
-                .collect(),
+            keys: copy_keys(keys),
             cas: false,
             touch: None,
             requests: Vec::new(),
@@ -83,6 +80,27 @@ impl GetMulti {
         self.touch = Some(expiry.into());
         self
     }
+}
+
+/// The keys copied into one shared buffer, each a slice of it: one
+/// allocation for all of them, and clones (into requests, into the
+/// parser) that only count references.
+fn copy_keys<K: AsRef<[u8]>>(keys: impl IntoIterator<Item = K>) -> Vec<Bytes> {
+    let mut buf = BytesMut::new();
+    let mut ends = Vec::new();
+    for k in keys {
+        buf.extend_from_slice(k.as_ref());
+        ends.push(buf.len());
+    }
+    let buf = buf.freeze();
+    let mut start = 0;
+    ends.into_iter()
+        .map(|end| {
+            let key = buf.slice(start..end);
+            start = end;
+            key
+        })
+        .collect()
 }
 
 impl GetMulti {
