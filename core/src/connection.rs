@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 
+use crate::client::ServerCounters;
 use crate::error::{show_line, Error, ProtocolError};
 use crate::meta::parse::{claim, Claim};
 use crate::meta::{MetaReply, Opaque};
@@ -201,6 +202,8 @@ pub struct Connection {
     batch: u64,
     /// The opaque tokens pending in the open batch, with their counts.
     batch_opaques: HashMap<Opaque, usize>,
+    /// Where the bytes written and read are counted, if anywhere.
+    counters: Option<Arc<ServerCounters>>,
 }
 
 impl Connection {
@@ -222,7 +225,19 @@ impl Connection {
             ahead: 0,
             batch: 0,
             batch_opaques: HashMap::new(),
+            counters: None,
         }
+    }
+
+    /// The same connection, counting the bytes written
+    /// ([`Connection::advance_output`]) and read ([`Connection::handle_input`],
+    /// [`Connection::commit_input`]) into `counters` (a
+    /// server's, from [`Router::counters`](crate::client::Router::counters));
+    /// its [successors](Connection::successor) count there too. See
+    /// [`ServerCounters`] for an example.
+    pub fn counting(mut self, counters: Arc<ServerCounters>) -> Connection {
+        self.counters = Some(counters);
+        self
     }
 
     /// A fresh connection for the same server, with the same limits, whose
@@ -242,6 +257,7 @@ impl Connection {
     pub fn successor(&self) -> Connection {
         let mut next = Connection::new(self.config);
         next.next_id = self.next_id;
+        next.counters = self.counters.clone();
         next
     }
 
@@ -430,6 +446,9 @@ impl Connection {
     pub fn advance_output(&mut self, n: usize) {
         let n = n.min(self.output.len());
         self.output.advance(n);
+        if let Some(counters) = &self.counters {
+            counters.sent(n);
+        }
     }
 
     // ---- bytes and events in ----
@@ -453,6 +472,7 @@ impl Connection {
                 // No zeroed room to spare: append (what is zeroed is only
                 // worth it for reading into).
                 self.spare = BytesMut::new();
+                self.count_received(n);
                 self.input.extend_from_slice(data);
                 self.process_input();
             }
@@ -498,9 +518,17 @@ impl Connection {
             return;
         }
         let n = n.min(self.spare.len());
+        self.count_received(n);
         // Right after `input` in the same buffer: joined without a copy.
         self.input.unsplit(self.spare.split_to(n));
         self.process_input();
+    }
+
+    /// `n` bytes of replies arrived: count them, if counting.
+    fn count_received(&self, n: usize) {
+        if let Some(counters) = &self.counters {
+            counters.received(n);
+        }
     }
 
     /// Fail every request whose deadline is at or before `now`. A timed-out

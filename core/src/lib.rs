@@ -92,6 +92,20 @@
 //! [`Error::NotFound`], ...) leave the connection usable; fatal ones
 //! ([`Error::Timeout`], [`Error::Protocol`], [`Error::Closed`]) poison it
 //! and the transport reconnects — see [`Error::kind`].
+//!
+//! # Observability
+//!
+//! A [`client::Router`] counts what its calls do with each server —
+//! requests, completions, errors by kind, connections, bytes — in relaxed
+//! atomics, read as [`client::ServerMetrics`] from
+//! [`Router::metrics`](client::Router::metrics). With the feature
+//! `tracing`, the client layer's decisions are also
+//! [`tracing`](https://docs.rs/tracing) events, each naming its `server`:
+//! connects (debug), failed connects, connections lost and failed probes
+//! with their cause, servers marked down (warn) and up again (info),
+//! probes, retried reads, timed-out and failed requests (debug). Without
+//! a subscriber an event costs a relaxed load; without the feature,
+//! nothing.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
@@ -99,6 +113,15 @@
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
+
+/// A `tracing` event at `$level` (`DEBUG`, `INFO`, `WARN`), with the
+/// feature `tracing`; nothing without it. Statement position only.
+macro_rules! trace_event {
+    ($level:ident, $($event:tt)+) => {
+        #[cfg(feature = "tracing")]
+        ::tracing::event!(::tracing::Level::$level, $($event)+);
+    };
+}
 
 pub mod auth;
 pub mod client;

@@ -363,6 +363,52 @@ impl Command {
         }
     }
 
+    /// The command's verb, as sent: `get`, `gats`, `set`, `cas`, `incr`,
+    /// `stats`, `mg`, `mn`, ...
+    ///
+    /// ```
+    /// use memwire_core::Command;
+    /// assert_eq!(Command::from(Command::get("k").with_cas()).name(), "gets");
+    /// assert_eq!(Command::from(Command::meta_get("k")).name(), "mg");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Retrieve(r) => match (r.cas, r.touch.is_some()) {
+                (false, false) => "get",
+                (true, false) => "gets",
+                (false, true) => "gat",
+                (true, true) => "gats",
+            },
+            Command::Store(s) => match s.mode {
+                StoreMode::Set => "set",
+                StoreMode::Add => "add",
+                StoreMode::Replace => "replace",
+                StoreMode::Append => "append",
+                StoreMode::Prepend => "prepend",
+                StoreMode::Cas(_) => "cas",
+            },
+            Command::Delete(_) => "delete",
+            Command::Arith(a) => match a.op {
+                ArithOp::Incr => "incr",
+                ArithOp::Decr => "decr",
+            },
+            Command::Touch(_) => "touch",
+            Command::FlushAll(_) => "flush_all",
+            Command::Verbosity(_) => "verbosity",
+            Command::Version => "version",
+            Command::Stats(_) => "stats",
+            Command::Quit => "quit",
+            Command::Meta(m) => match m {
+                MetaCommand::Get(_) => "mg",
+                MetaCommand::Set(_) => "ms",
+                MetaCommand::Delete(_) => "md",
+                MetaCommand::Arithmetic(_) => "ma",
+                MetaCommand::Debug(_) => "me",
+                MetaCommand::NoOp => "mn",
+            },
+        }
+    }
+
     /// Whether sending the command twice has the effect of sending it once:
     /// retrievals (a `gat` sets the same expiry again), `version`, `stats`
     /// other than `stats reset`, and meta gets. Such a command may be

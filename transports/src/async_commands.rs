@@ -9,7 +9,7 @@ use memwire_core::client::ops::{
     Broadcast, Each, GetMulti, Hits, Keyed, PerKey, PerServer, StoreOptions,
 };
 use memwire_core::client::stampede::{self, ComputeError, IntoStored, Lease, Recache};
-use memwire_core::client::{ConfigError, Operation, Router};
+use memwire_core::client::{ConfigError, Operation, Router, ServerMetrics};
 use memwire_core::cluster::ServerAddr;
 use memwire_core::meta::MetaReply;
 use memwire_core::{
@@ -119,6 +119,22 @@ pub trait AsyncCommands {
     /// The server that owns `key`.
     fn server_for_key(&self, key: impl AsRef<[u8]>) -> ServerAddr {
         self.router().addr_for_key(key.as_ref()).clone()
+    }
+
+    /// What the client did with each server, in configuration order:
+    /// requests, completions, errors by kind, connections, bytes (see
+    /// [`ServerMetrics`]). Totals since the client was built; a server
+    /// that stays across [`reconfigure`](Self::reconfigure) keeps its
+    /// counts.
+    ///
+    /// ```
+    /// # fn f(client: &impl memwire::AsyncCommands) {
+    /// let timeouts: u64 = client.server_metrics().iter().map(|(_, m)| m.timeouts).sum();
+    /// # let _ = timeouts;
+    /// # }
+    /// ```
+    fn server_metrics(&self) -> Vec<(ServerAddr, ServerMetrics)> {
+        self.router().metrics()
     }
 
     // ---- retrieval ----

@@ -25,6 +25,16 @@
 //! lovely.memcached utility. The core types ([`Command`], [`Value`],
 //! [`Error`], [`Expiry`], ...) are re-exported here.
 //!
+//! Every client counts what it does with each server — requests,
+//! completions, errors by kind, connections, bytes in and out, requests
+//! in flight — read with [`Commands::server_metrics`] (or
+//! [`AsyncCommands::server_metrics`]) as [`ServerMetrics`]. With the
+//! feature `tracing`, each call is a `memwire` span and the client's
+//! decisions are [`tracing`](https://docs.rs/tracing) events: connects,
+//! lost connections and timeouts with their cause, servers marked down
+//! and up, probes, retries; the [`cache`] reports the failures it absorbs
+//! as warnings unless given a hook. The library never writes to stderr.
+//!
 //! ```no_run
 //! # #[cfg(feature = "blocking")] {
 //! use memwire::blocking::Client;
@@ -45,7 +55,9 @@
 pub use memwire_core::client::ops::{Hits, PerKey, PerServer, StoreOptions};
 pub use memwire_core::client::stampede::{ComputeError, Recache};
 pub use memwire_core::client::Protocol;
-pub use memwire_core::client::{ClientBuilder, ClientConfig, ConfigError, FromConfig};
+pub use memwire_core::client::{
+    ClientBuilder, ClientConfig, ConfigError, FromConfig, ServerCounters, ServerMetrics,
+};
 pub use memwire_core::*;
 
 mod async_commands;
@@ -64,6 +76,13 @@ mod connector;
     feature = "tokio"
 ))]
 mod net;
+#[cfg(any(
+    feature = "blocking",
+    feature = "mio",
+    feature = "smol",
+    feature = "tokio"
+))]
+mod trace;
 
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
@@ -102,6 +121,21 @@ pub use connector::Connector;
 ))]
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A new connection to server `server` of `router`, within its limits,
+/// counting its bytes into the server's counters (mio counts into an
+/// adapter's own: `Adapter::count_into`).
+#[cfg(any(feature = "blocking", feature = "smol", feature = "tokio"))]
+pub(crate) fn connection_for(
+    router: &memwire_core::client::Router,
+    server: usize,
+) -> memwire_core::Connection {
+    let conn = memwire_core::Connection::new(*router.limits());
+    match router.counters(server) {
+        Some(counters) => conn.counting(counters.clone()),
+        None => conn,
+    }
 }
 
 /// The README's examples, compiled as doctests (they use every feature).

@@ -29,6 +29,10 @@ use crate::error::Error;
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum HealthEvent<'a> {
+    /// A connection was established (its socket connected). The policy
+    /// waits for a reply before judging the server; the event is counted
+    /// ([`ServerMetrics::connections`](super::ServerMetrics::connections)).
+    Connected,
     /// A connection attempt failed (refused, unreachable, timed out).
     ConnectFailed,
     /// A reply arrived: the server works (a `NOT_FOUND` counts too).
@@ -206,6 +210,7 @@ impl ServerHealth {
     pub fn record(&mut self, event: HealthEvent<'_>, now: Instant) -> Option<Transition> {
         let was_down = self.health.is_down();
         match event {
+            HealthEvent::Connected => {}
             HealthEvent::Replied => {
                 self.probing = false;
                 self.health.record_success();

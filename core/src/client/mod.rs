@@ -15,6 +15,11 @@
 //!   [`FromResponse`];
 //! * [`ServerHealth`]: the failure policy, fed [`HealthEvent`]s through
 //!   the [`Router`] (which also ejects down servers when asked to);
+//! * [`ServerCounters`]: what the client did with each server (requests,
+//!   errors by kind, connections, bytes), read as [`ServerMetrics`] from
+//!   [`Router::metrics`]; with the feature `tracing`, the decisions above
+//!   are also `tracing` events (connects, lost connections with their
+//!   cause, servers marked down and up, probes, retries, timeouts);
 //! * [`ClientConfig`] and [`ClientBuilder`]: the settings of a client of
 //!   any transport.
 //!
@@ -75,12 +80,14 @@
 
 mod config;
 mod health;
+mod metrics;
 mod operation;
 pub mod ops;
 mod reply;
 mod router;
 pub mod stampede;
 mod tls;
+mod trace;
 mod translate;
 
 pub use config::{
@@ -89,6 +96,7 @@ pub use config::{
     DEFAULT_MAX_IN_FLIGHT,
 };
 pub use health::{counts_against_server, Admission, HealthEvent, ServerHealth, Transition};
+pub use metrics::{ServerCounters, ServerMetrics};
 pub use operation::{Call, Dispatch, Operation, Round};
 pub use ops::{PerServer, StoreOptions};
 pub use reply::FromResponse;

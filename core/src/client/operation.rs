@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::client::metrics::Ledger;
 use crate::client::Router;
 use crate::error::Error;
 use crate::meta::MetaCommand;
@@ -153,6 +154,8 @@ pub struct Call<O> {
     /// Commands already sent twice.
     retried: Vec<usize>,
     retry_reads: bool,
+    /// Each command counted on its server's counters.
+    ledger: Ledger,
 }
 
 impl<O: Operation> Call<O> {
@@ -172,6 +175,7 @@ impl<O: Operation> Call<O> {
                 dispatches,
                 retried: Vec::new(),
                 retry_reads: router.retries_reads(),
+                ledger: Ledger::new(router.meters().clone()),
             }),
             Err(e) => Err(op.fail(e)),
         }
@@ -180,20 +184,53 @@ impl<O: Operation> Call<O> {
     /// The commands to send now, by index (empty once the call is done):
     /// every planned command at first, then the reads to retry — unless
     /// the call's `deadline` has passed at `now`: what was due then fails
-    /// with [`Error::Timeout`], and the round is empty.
+    /// with [`Error::Timeout`], and the round is empty. Each command
+    /// counts as a request to its server
+    /// ([`ServerMetrics`](super::ServerMetrics)); one not completed when
+    /// the call is dropped counts as abandoned.
     pub fn next_round(&mut self, now: Instant, deadline: Instant) -> Round {
         let due = match std::mem::take(&mut self.unsent) {
-            0 => Round(Indexes::Some(std::mem::take(&mut self.due).into_iter())),
-            n => Round(Indexes::All(0..n)),
+            0 => {
+                let due = std::mem::take(&mut self.due);
+                for &index in &due {
+                    self.request(index);
+                }
+                Round(Indexes::Some(due.into_iter()))
+            }
+            n => {
+                for index in 0..n {
+                    self.request(index);
+                }
+                Round(Indexes::All(0..n))
+            }
         };
         if now < deadline {
             return due;
         }
         for index in due {
             // Not a retryable failure: straight to the operation.
+            self.count(index, &Err(Error::Timeout));
             self.op.complete(index, Err(Error::Timeout));
         }
         Round(Indexes::All(0..0))
+    }
+
+    /// Every planned command with its server, by index (what a transport
+    /// describes a call by, in a span or a log line).
+    ///
+    /// ```
+    /// use memwire_core::client::{ops, Call, Router};
+    /// use memwire_core::cluster::Cluster;
+    /// use memwire_core::Config;
+    ///
+    /// let router = Router::new(Cluster::from_strs(&["10.0.0.1", "10.0.0.2"])?, Config::default());
+    /// let call = Call::start(ops::GetMulti::new(["a", "b", "c", "d"]), &router).ok().unwrap();
+    /// let verbs: Vec<&str> = call.dispatches().iter().map(|d| d.command.name()).collect();
+    /// assert!(verbs.iter().all(|&v| v == "get"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dispatches(&self) -> &[Dispatch] {
+        &self.dispatches
     }
 
     /// The planned command `index` and its server.
@@ -207,8 +244,12 @@ impl<O: Operation> Call<O> {
 
     /// Report the reply (or failure) of command `index`.
     pub fn complete(&mut self, index: usize, result: Result<Response, Error>) {
+        self.count(index, &result);
         if let Err(e) = &result {
             if self.should_retry(index, e) {
+                if let Some(d) = self.dispatches.get(index) {
+                    self.ledger.retry(d.server, e);
+                }
                 self.retried.push(index);
                 self.due.push(index);
                 if let Some(Dispatch {
@@ -225,6 +266,20 @@ impl<O: Operation> Call<O> {
         self.op.complete(index, result);
     }
 
+    /// Count command `index` as a request to its server.
+    fn request(&mut self, index: usize) {
+        if let Some(d) = self.dispatches.get(index) {
+            self.ledger.request(d.server);
+        }
+    }
+
+    /// Count the completion of command `index` with `result`.
+    fn count(&mut self, index: usize, result: &Result<Response, Error>) {
+        if let Some(d) = self.dispatches.get(index) {
+            self.ledger.completed(d.server, result);
+        }
+    }
+
     fn should_retry(&self, index: usize, error: &Error) -> bool {
         self.retry_reads
             && matches!(error, Error::Poisoned(_) | Error::Closed | Error::Io(_))
@@ -238,5 +293,183 @@ impl<O: Operation> Call<O> {
     /// The operation's result.
     pub fn finish(self) -> O::Output {
         self.op.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::client::ops::{GetMulti, Keyed};
+    use crate::client::{HealthEvent, ServerMetrics};
+    use crate::cluster::Cluster;
+    use crate::connection::Config;
+    use crate::Value;
+
+    fn router() -> Router {
+        Router::new(
+            Cluster::from_strs(&["a:1", "b:1"]).unwrap(),
+            Config::default(),
+        )
+    }
+
+    fn metrics(router: &Router, server: usize) -> ServerMetrics {
+        router.metrics()[server].1
+    }
+
+    /// Run `call` to its end, each command's reply scripted by `reply`
+    /// (given its server and how many times it was sent before).
+    fn run<O: Operation>(
+        mut call: Call<O>,
+        now: Instant,
+        mut reply: impl FnMut(usize, usize) -> Result<Response, Error>,
+    ) -> O::Output {
+        let deadline = now + Duration::from_secs(1);
+        let mut sent = Vec::new();
+        loop {
+            let round = call.next_round(now, deadline);
+            if round.is_empty() {
+                return call.finish();
+            }
+            for index in round {
+                let times = sent.iter().filter(|&&i| i == index).count();
+                sent.push(index);
+                let result = reply(call.dispatch(index).server, times);
+                call.complete(index, result);
+            }
+        }
+    }
+
+    #[test]
+    fn requests_completions_and_errors_are_counted_per_server() {
+        let r = router();
+        let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        let on_b = keys.iter().filter(|k| r.server_for_key(k.as_bytes()) == 1);
+        let on_b = on_b.count() as u64;
+        assert!(on_b > 0 && on_b < 40);
+        let call = Call::start(GetMulti::new(keys.iter()), &r).unwrap();
+        let now = Instant::now();
+        // `a` answers; `b` fails with a server error.
+        let hits = run(call, now, |server, _| match server {
+            0 => Ok(Response::Values(Vec::new())),
+            _ => Err(Error::Server("busy".into())),
+        });
+        assert_eq!(hits.unwrap().failures().len(), 1);
+        let (a, b) = (metrics(&r, 0), metrics(&r, 1));
+        assert!(a.requests >= 1 && a.requests == a.completed, "{a:?}");
+        assert_eq!(a.server_errors, 0);
+        assert!(b.requests >= 1 && b.requests == b.completed, "{b:?}");
+        assert_eq!(b.server_errors, b.requests);
+        assert_eq!((a.in_flight(), b.in_flight()), (0, 0));
+    }
+
+    #[test]
+    fn a_retried_read_counts_twice_and_once_as_a_retry() {
+        let r = router();
+        let key = "k";
+        let server = r.server_for_key(key.as_bytes());
+        let call = Call::start(Keyed::<Option<Value>>::new(Command::get(key)), &r).unwrap();
+        let hit = run(call, Instant::now(), |_, times| match times {
+            0 => Err(Error::Poisoned(Arc::new(Error::Timeout))),
+            _ => Ok(Response::Values(vec![Value::new("k", 0, "v")])),
+        });
+        assert!(hit.unwrap().is_some());
+        let m = metrics(&r, server);
+        assert_eq!((m.requests, m.completed, m.retries), (2, 2, 1));
+        assert_eq!(m.timeouts, 1, "the first try failed by a timeout");
+        assert_eq!(metrics(&r, 1 - server), ServerMetrics::default());
+    }
+
+    #[test]
+    fn refused_and_overdue_commands_count_as_requests_that_failed() {
+        let r = router();
+        let call = Call::start(Keyed::<()>::new(Command::set("k", "v")), &r).unwrap();
+        let server = r.server_for_key(b"k");
+        let result = run(call, Instant::now(), |_, _| {
+            Err(Error::NoServer("down".into()))
+        });
+        assert!(result.is_err());
+        let mut call = Call::start(Keyed::<()>::new(Command::set("k", "v")), &r).unwrap();
+        let now = Instant::now();
+        assert!(call.next_round(now, now).is_empty(), "past its deadline");
+        assert!(matches!(call.finish(), Err(Error::Timeout)));
+        let m = metrics(&r, server);
+        assert_eq!((m.requests, m.completed), (2, 2));
+        assert_eq!((m.refused, m.timeouts, m.connection_errors), (1, 1, 0));
+    }
+
+    #[test]
+    fn counts_stay_with_a_server_across_a_reconfiguration() {
+        let r = router();
+        let now = Instant::now();
+        r.record(1, HealthEvent::Connected, now);
+        r.record(1, HealthEvent::ConnectFailed, now);
+        let key = (0..)
+            .map(|i| format!("k{i}"))
+            .find(|k| r.server_for_key(k.as_bytes()) == 1)
+            .unwrap();
+        let mut call = Call::start(Keyed::<Option<Value>>::new(Command::get(key)), &r).unwrap();
+        let index = call
+            .next_round(now, now + Duration::from_secs(1))
+            .next()
+            .unwrap();
+        assert_eq!(call.dispatch(index).server, 1);
+        // `b` stays (now first), `a` goes, `c` is new.
+        let next = r.reconfigured(
+            Cluster::from_strs(&["b:1", "c:1"]).unwrap(),
+            Config::default(),
+            Default::default(),
+        );
+        assert_eq!(metrics(&next, 0).in_flight(), 1, "the call's request");
+        // The call started on the old list completes on the counters the
+        // new one shares.
+        call.complete(index, Ok(Response::Values(Vec::new())));
+        let kept = metrics(&next, 0);
+        assert_eq!((kept.requests, kept.completed), (1, 1));
+        assert_eq!((kept.connections, kept.connect_failures), (1, 1));
+        assert_eq!(metrics(&next, 1), ServerMetrics::default());
+        assert_eq!(r.metrics()[1].1, kept);
+    }
+
+    #[test]
+    fn a_call_dropped_mid_flight_settles_its_requests_as_abandoned() {
+        let r = router();
+        let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(1);
+        // One server: its open request is settled.
+        let mut call = Call::start(Keyed::<Option<Value>>::new(Command::get("k")), &r).unwrap();
+        let server = r.server_for_key(b"k");
+        assert_eq!(call.next_round(now, deadline).len(), 1);
+        assert_eq!(metrics(&r, server).in_flight(), 1);
+        drop(call);
+        let m = metrics(&r, server);
+        assert_eq!((m.requests, m.completed, m.abandoned), (1, 1, 1), "{m:?}");
+        assert_eq!(m.in_flight(), 0);
+        // Two servers, one answered: only the other's is abandoned.
+        let r = router();
+        let mut call = Call::start(GetMulti::new(keys.iter()), &r).unwrap();
+        let round = call.next_round(now, deadline);
+        assert_eq!(round.len(), 2, "one command per server");
+        let answered = round.clone().next().unwrap();
+        let answered_by = call.dispatch(answered).server;
+        call.complete(answered, Ok(Response::Values(Vec::new())));
+        drop(call);
+        let (a, b) = (metrics(&r, answered_by), metrics(&r, 1 - answered_by));
+        assert_eq!((a.in_flight(), b.in_flight()), (0, 0));
+        assert_eq!((a.abandoned, b.abandoned), (0, 1), "{a:?} {b:?}");
+        assert_eq!((a.completed, b.completed), (1, 1));
+        // A finished call abandons nothing.
+        let before = metrics(&r, server);
+        let call = Call::start(Keyed::<Option<Value>>::new(Command::get("k")), &r).unwrap();
+        let _ = run(call, now, |_, _| Ok(Response::Values(Vec::new())));
+        let after = metrics(&r, server);
+        assert_eq!(
+            (after.requests, after.abandoned),
+            (before.requests + 1, before.abandoned)
+        );
+        assert_eq!(after.in_flight(), 0);
     }
 }

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::client::health::{Admission, HealthEvent, ServerHealth, Transition};
-use crate::client::Protocol;
+use crate::client::metrics::{Meter, ServerCounters, ServerMetrics};
+use crate::client::{trace, Protocol};
 use crate::cluster::{Cluster, HealthConfig, ServerAddr};
 use crate::connection::Config;
 use crate::error::Error;
@@ -106,6 +107,8 @@ pub struct Router {
     clean: Vec<AtomicBool>,
     /// How many servers are down: zero (the usual case) skips all checks.
     downs: AtomicUsize,
+    /// Each server's counters, shared with the calls planned here.
+    meters: Arc<[Meter]>,
 }
 
 impl fmt::Debug for Router {
@@ -141,6 +144,14 @@ impl Router {
                 .collect()
         };
         let (gated, down, clean) = (flags(), flags(), flags());
+        let meters = cluster
+            .servers()
+            .iter()
+            .map(|addr| Meter {
+                addr: addr.clone(),
+                counters: Arc::default(),
+            })
+            .collect();
         Router {
             clean,
             cluster,
@@ -153,13 +164,25 @@ impl Router {
             gated,
             down,
             downs: AtomicUsize::new(0),
+            meters,
         }
     }
 
     /// A router for a new server list that keeps what this one knows of the
-    /// servers the two lists share (their health, by address).
+    /// servers the two lists share (their health and counters, by address).
     pub fn reconfigured(&self, cluster: Cluster, limits: Config, policy: FailurePolicy) -> Router {
-        let next = Router::with_policy(cluster, limits, policy);
+        let mut next = Router::with_policy(cluster, limits, policy);
+        next.meters = next
+            .servers()
+            .iter()
+            .map(|addr| {
+                let kept = self.meters.iter().find(|m| m.addr == *addr);
+                Meter {
+                    addr: addr.clone(),
+                    counters: kept.map(|m| m.counters.clone()).unwrap_or_default(),
+                }
+            })
+            .collect();
         for (i, addr) in next.servers().iter().enumerate() {
             let Some(old) = self.servers().iter().position(|a| a == addr) else {
                 continue;
@@ -242,6 +265,57 @@ impl Router {
         self.retry_reads
     }
 
+    /// The counters of server `index`, for a transport to count the bytes
+    /// of its connections with ([`Connection::counting`]).
+    ///
+    /// ```
+    /// use memwire_core::client::Router;
+    /// use memwire_core::cluster::Cluster;
+    /// use memwire_core::{Config, Connection};
+    ///
+    /// let router = Router::new(Cluster::from_strs(&["10.0.0.1"])?, Config::default());
+    /// let counters = router.counters(0).expect("server 0").clone();
+    /// let conn = Connection::new(*router.limits()).counting(counters);
+    /// # let _ = conn;
+    /// assert!(router.counters(1).is_none());
+    /// # Ok::<(), memwire_core::cluster::ClusterError>(())
+    /// ```
+    ///
+    /// [`Connection::counting`]: crate::Connection::counting
+    pub fn counters(&self, index: usize) -> Option<&Arc<ServerCounters>> {
+        self.meters.get(index).map(|m| &m.counters)
+    }
+
+    /// What the client did with each server, in configuration order: see
+    /// [`ServerMetrics`]. A server that stays across a reconfiguration
+    /// keeps its counts.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use memwire_core::client::{HealthEvent, Router};
+    /// use memwire_core::cluster::Cluster;
+    /// use memwire_core::Config;
+    ///
+    /// let router = Router::new(Cluster::from_strs(&["10.0.0.1", "10.0.0.2"])?, Config::default());
+    /// router.record(1, HealthEvent::ConnectFailed, Instant::now());
+    /// for (server, m) in router.metrics() {
+    ///     println!("{server}: {} requests, {} failed connects", m.requests, m.connect_failures);
+    /// }
+    /// assert_eq!(router.metrics()[1].1.connect_failures, 1);
+    /// # Ok::<(), memwire_core::cluster::ClusterError>(())
+    /// ```
+    pub fn metrics(&self) -> Vec<(ServerAddr, ServerMetrics)> {
+        self.meters
+            .iter()
+            .map(|m| (m.addr.clone(), m.counters.snapshot()))
+            .collect()
+    }
+
+    /// The servers' addresses and counters, for a call.
+    pub(crate) fn meters(&self) -> &Arc<[Meter]> {
+        &self.meters
+    }
+
     /// May a request go to server `index` at `now`? See
     /// [`ServerHealth::admit`]: [`Admission::Probe`] asks the caller to
     /// check the server with a probe first.
@@ -253,10 +327,20 @@ impl Router {
         if !self.is_gated(index) && index < self.health.len() {
             return Ok(Admission::Go);
         }
-        match self.health.get(index) {
-            Some(h) => h.lock().unwrap_or_else(PoisonError::into_inner).admit(now),
-            None => Err(Error::NoServer(format!("no server #{index}"))),
+        if index >= self.health.len() {
+            return Err(Error::NoServer(format!("no server #{index}")));
         }
+        self.admit_gated(index, now)
+    }
+
+    /// Ask server `index`'s health for admission (a server that is
+    /// checked or down: it may hand out a probe).
+    fn admit_gated(&self, index: usize, now: Instant) -> Result<Admission, Error> {
+        let admission = self.lock(index).admit(now);
+        if let (Ok(Admission::Probe), Some(m)) = (&admission, self.meters.get(index)) {
+            trace::probe(&m.addr);
+        }
+        admission
     }
 
     /// Whether a probe of server `index` is under way (callers refused
@@ -274,15 +358,27 @@ impl Router {
         }
         (0..self.health.len())
             .filter(|&i| self.is_down(i))
-            .filter(|&i| matches!(self.lock(i).admit(now), Ok(Admission::Probe)))
+            .filter(|&i| matches!(self.admit_gated(i, now), Ok(Admission::Probe)))
             .collect()
     }
 
     /// Tell the failure policy what happened to server `index` at `now`.
     pub fn record(&self, index: usize, event: HealthEvent<'_>, now: Instant) {
-        if index >= self.health.len() {
+        let Some(meter) = self.meters.get(index).filter(|_| index < self.health.len()) else {
             return;
+        };
+        match event {
+            // Counted, and nothing for the policy (which waits for a
+            // reply): no lock, and the clean flag stays as it is.
+            HealthEvent::Connected => {
+                trace::connected(&meter.addr, meter.counters.connected());
+                return;
+            }
+            HealthEvent::ConnectFailed => meter.counters.connect_failed(),
+            _ => {}
         }
+        // Replies are counted by their calls, not here: the fast path
+        // below stays a load and a return.
         let replied = matches!(event, HealthEvent::Replied);
         let clean = self.clean.get(index);
         if replied && clean.is_some_and(|c| c.load(Ordering::Acquire)) {
@@ -306,6 +402,7 @@ impl Router {
             }
             transition
         };
+        trace::health(&meter.addr, &event, transition);
         if let (Some(t), Some(hook), Some(addr)) =
             (transition, &self.hook, self.servers().get(index))
         {

@@ -326,3 +326,38 @@ fn advance_output_is_clamped() {
     c.advance_output(100);
     assert!(!c.wants_write());
 }
+
+/// Bytes are counted as the transport writes and feeds them, partial
+/// writes included, and a successor counts into the same counters.
+#[test]
+fn counting_connections_count_the_bytes_written_and_read() {
+    let counters = Arc::new(ServerCounters::default());
+    let mut c = conn().counting(counters.clone());
+    c.send(Command::set("k", "vv"), None).unwrap();
+    assert_eq!(c.pending_output(), b"set k 0 0 2\r\nvv\r\n");
+    c.advance_output(5);
+    assert_eq!(counters.snapshot().bytes_sent, 5, "written, not queued");
+    c.advance_output(100);
+    c.handle_input(b"STO");
+    c.handle_input(b"RED\r\n");
+    let m = counters.snapshot();
+    assert_eq!((m.bytes_sent, m.bytes_received), (17, 8));
+    c.handle_close();
+    let mut next = c.successor();
+    next.send(Command::version(), None).unwrap();
+    let n = next.pending_output().len();
+    next.advance_output(n);
+    assert_eq!(
+        counters.snapshot().bytes_sent,
+        17 + b"version\r\n".len() as u64
+    );
+    // Read straight into the input buffer: counted as committed, not as
+    // offered.
+    let reply = b"VERSION 1.6.21\r\n";
+    let room = next.input_buffer();
+    assert!(room.len() > reply.len());
+    room[..reply.len()].copy_from_slice(reply);
+    next.commit_input(reply.len());
+    assert!(next.poll_response().is_some_and(|done| done.result.is_ok()));
+    assert_eq!(counters.snapshot().bytes_received, 8 + reply.len() as u64);
+}

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use memwire_core::cluster::ServerAddr;
-use memwire_core::{Command, Config, Connection, Error, RequestId, Response};
+use memwire_core::{Command, Connection, Error, RequestId, Response};
 
 use crate::net::wire::Wire;
 use crate::net::Stream;
@@ -37,31 +37,28 @@ fn needs_update(current: Option<Duration>, remaining: Duration) -> bool {
 }
 
 impl Conn {
-    /// Connect to `addr` by `connect_by`, then open the connection (TLS
-    /// handshake, login) by `deadline`.
+    /// Connect to `addr` by `connect_by`, for `proto`; then
+    /// [`open`](Conn::open) it.
     pub(crate) fn connect(
         addr: &ServerAddr,
         connector: &Connector,
         connect_by: Instant,
-        deadline: Instant,
-        protocol: Config,
+        proto: Connection,
     ) -> Result<Conn, Error> {
         let wire = connector.wire(addr)?;
-        let mut conn = Conn {
+        Ok(Conn {
             stream: Stream::connect(addr, connect_by)?,
             wire,
-            proto: Connection::new(protocol),
+            proto,
             stash: Vec::new(),
             read_timeout: None,
             write_timeout: None,
-        };
-        conn.open(deadline)?;
-        Ok(conn)
+        })
     }
 
     /// Run the TLS handshake and the login (nothing to do in plain text
     /// without credentials), by `deadline`.
-    fn open(&mut self, deadline: Instant) -> Result<(), Error> {
+    pub(crate) fn open(&mut self, deadline: Instant) -> Result<(), Error> {
         loop {
             if let Some(cause) = self.proto.poison_cause() {
                 return Err(cause.clone());

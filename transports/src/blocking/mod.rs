@@ -286,7 +286,7 @@ impl Topology {
 
     /// A new connection to `server`, connected within the connect timeout
     /// and opened (TLS handshake, login) by `deadline`; the failure policy
-    /// hears of a failure.
+    /// hears of it.
     fn connect(
         &self,
         server: usize,
@@ -295,8 +295,13 @@ impl Topology {
     ) -> Result<Box<Conn>, Error> {
         let addr = &self.router.servers()[server];
         let connect_by = deadline.min(Instant::now() + config.connect_timeout);
-        Conn::connect(addr, &self.connector, connect_by, deadline, config.limits)
-            .map(Box::new)
+        let proto = crate::connection_for(&self.router, server);
+        Conn::connect(addr, &self.connector, connect_by, proto)
+            .and_then(|mut conn| {
+                let connected = HealthEvent::Connected;
+                self.router.record(server, connected, Instant::now());
+                conn.open(deadline).map(|()| Box::new(conn))
+            })
             .inspect_err(|e| {
                 let event = match e {
                     Error::Connect { .. } => HealthEvent::ConnectFailed,
@@ -449,6 +454,7 @@ impl Commands for Client {
             Ok(call) => call,
             Err(refused) => return refused,
         };
+        let _span = crate::trace::enter(&call);
         for number in 0.. {
             let round = call.next_round(Instant::now(), deadline);
             if round.is_empty() {

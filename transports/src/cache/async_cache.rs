@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use memwire_core::client::FromConfig;
+use memwire_core::client::{FromConfig, ServerMetrics};
+use memwire_core::cluster::ServerAddr;
 use memwire_core::{Error, Expiry, StatMap};
 
 use super::codec::{CacheKey, CacheValue, FromCacheKey, FromCacheValue};
@@ -153,6 +154,26 @@ impl<C: AsyncCommands> AsyncCache<C> {
     /// since it was built: a metric.
     pub fn failures(&self) -> u64 {
         self.inner.shared.failures()
+    }
+
+    /// What the client underneath did with each server: requests, errors
+    /// by kind, connections, bytes (see
+    /// [`Commands::server_metrics`](crate::Commands::server_metrics)).
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "tokio")]
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use memwire::cache::tokio::Cache;
+    ///
+    /// let cache = Cache::builder().server("127.0.0.1:11211").build()?;
+    /// let _: Option<String> = cache.query("k").await?;
+    /// let timeouts: u64 = cache.server_metrics().iter().map(|(_, m)| m.timeouts).sum();
+    /// # let _ = timeouts;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn server_metrics(&self) -> Vec<(ServerAddr, ServerMetrics)> {
+        self.inner.client.server_metrics()
     }
 
     // ---- per-call settings ----

@@ -227,7 +227,8 @@ impl<T> CacheBuilder<T> {
     }
 
     /// Receive every failure the cache absorbs (default: none; failures
-    /// are only counted). Called on the thread or task that made the call;
+    /// are only counted, and with the feature `tracing` each is a warning
+    /// event). Called on the thread or task that made the call;
     /// keep it short. [`stderr_hook`](super::stderr_hook) logs them.
     pub fn on_error(mut self, hook: impl Fn(&Failure<'_>) + Send + Sync + 'static) -> Self {
         self.settings.on_error = Some(std::sync::Arc::new(hook));

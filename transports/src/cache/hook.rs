@@ -1,7 +1,10 @@
 //! What happens to the failures a cache absorbs: they are counted and
 //! handed to the `on_error` hook ([`CacheBuilder::on_error`]). There is no
-//! hook by default — the library writes nothing anywhere — and
-//! [`stderr_hook`] is a ready-made one to opt into.
+//! hook by default: without the feature `tracing` the library says
+//! nothing (it never writes to stderr on its own); with it, each failure
+//! is a `tracing` warning event (`operation`, `key`, `error`) for the
+//! application's subscriber. [`stderr_hook`] is a ready-made hook to opt
+//! into.
 //!
 //! [`CacheBuilder::on_error`]: super::CacheBuilder::on_error
 

@@ -77,7 +77,8 @@
 //! returns `None`, `keys` returns what it can. Each such failure is
 //! counted (`failures`) and handed to the hook of
 //! [`CacheBuilder::on_error`], if any: by default the library prints
-//! nothing ([`stderr_hook`] is there to opt into). The client marks a
+//! nothing (with the feature `tracing` it emits a warning event;
+//! [`stderr_hook`] is there to opt into). The client marks a
 //! server it cannot reach down and probes it again, within
 //! [`HealthConfig::retry_after`](crate::cluster::HealthConfig): as soon as
 //! it answers again it is used again, without a restart. Only mistakes of

@@ -103,15 +103,21 @@ impl Shared {
         self.failures.load(Ordering::Relaxed)
     }
 
-    /// Count a failure and hand it to the hook.
+    /// Count a failure and hand it to the hook (without one, with the
+    /// feature `tracing`: a warning event).
     pub(crate) fn report(&self, operation: CacheOp, key: &str, error: CacheError) {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        if let Some(hook) = &self.settings.on_error {
-            hook(&Failure {
-                operation,
-                key,
-                error: &error,
-            });
+        let failure = Failure {
+            operation,
+            key,
+            error: &error,
+        };
+        match &self.settings.on_error {
+            Some(hook) => hook(&failure),
+            #[cfg(feature = "tracing")]
+            None => tracing::warn!(%operation, key, %error, "memwire cache: failure absorbed"),
+            #[cfg(not(feature = "tracing"))]
+            None => {}
         }
     }
 

@@ -5,7 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use memwire_core::client::FromConfig;
+use memwire_core::client::{FromConfig, ServerMetrics};
+use memwire_core::cluster::ServerAddr;
 use memwire_core::{Error, Expiry, StatMap};
 
 use super::codec::{CacheKey, CacheValue, FromCacheKey, FromCacheValue};
@@ -169,6 +170,26 @@ impl<C: Commands> Cache<C> {
     /// since it was built: a metric.
     pub fn failures(&self) -> u64 {
         self.inner.shared.failures()
+    }
+
+    /// What the client underneath did with each server: requests, errors
+    /// by kind, connections, bytes (see
+    /// [`Commands::server_metrics`](crate::Commands::server_metrics)).
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "blocking")] {
+    /// use memwire::cache::blocking::Cache;
+    ///
+    /// let cache = Cache::builder().server("127.0.0.1:11211").build()?;
+    /// let _: Option<String> = cache.query("k")?;
+    /// for (server, m) in cache.server_metrics() {
+    ///     println!("{server}: {} requests, {} absorbed failures", m.requests, cache.failures());
+    /// }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn server_metrics(&self) -> Vec<(ServerAddr, ServerMetrics)> {
+        self.inner.client.server_metrics()
     }
 
     // ---- per-call settings ----

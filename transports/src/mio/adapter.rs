@@ -4,12 +4,14 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Instant;
 
 use mio::event::Event;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
+use memwire_core::client::ServerCounters;
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Completion, Config, Connection, Error, RequestId};
 
@@ -132,6 +134,8 @@ pub struct Adapter {
     registration: Option<Registration>,
     /// Completions of the connection replaced by [`Adapter::reconnect`].
     leftovers: VecDeque<Completion>,
+    /// A socket connected that [`Adapter::take_connected`] has not told.
+    connected: bool,
 }
 
 impl Adapter {
@@ -217,6 +221,8 @@ impl Adapter {
             stream: Some(stream),
             wire,
             conn: Connection::new(config),
+            // A unix socket connects at once.
+            connected: connecting.is_none(),
             connecting,
             registration: None,
             leftovers: VecDeque::new(),
@@ -246,6 +252,7 @@ impl Adapter {
             let (stream, connecting) = open(&self.addr, connect_deadline)?;
             self.wire = wire;
             self.stream = Some(stream);
+            self.connected = connecting.is_none();
             self.connecting = connecting;
             self.apply_interest().map_err(Error::from)
         });
@@ -484,6 +491,18 @@ impl Adapter {
         self.conn.send_command(command, deadline)
     }
 
+    /// Count this connection's bytes (and its successors') into
+    /// `counters`; call it before any request.
+    pub(crate) fn count_into(&mut self, counters: Arc<ServerCounters>) {
+        let fresh = Connection::new(*self.conn.config());
+        self.conn = std::mem::replace(&mut self.conn, fresh).counting(counters);
+    }
+
+    /// Whether a socket connected since the last call.
+    pub(crate) fn take_connected(&mut self) -> bool {
+        std::mem::take(&mut self.connected)
+    }
+
     /// Do all the I/O possible now, without blocking (on an idle adapter:
     /// find out whether the server closed it).
     pub(crate) fn drive(&mut self) {
@@ -531,6 +550,7 @@ impl Adapter {
         match stream.finish_connect() {
             Ok(true) => {
                 self.connecting = None;
+                self.connected = true;
                 true
             }
             Ok(false) => false,

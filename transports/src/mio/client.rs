@@ -287,6 +287,7 @@ impl Commands for Client {
             Ok(call) => call,
             Err(refused) => return refused,
         };
+        let _span = crate::trace::enter(&call);
         loop {
             let round = call.next_round(Instant::now(), deadline);
             if round.is_empty() {

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use memwire_core::client::{Admission, Call, ClientConfig, HealthEvent, Operation, Router};
+use memwire_core::client::{
+    Admission, Call, ClientConfig, HealthEvent, Operation, Router, ServerCounters,
+};
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Error, RequestId, Response};
 use mio::event::Event;
@@ -56,6 +58,12 @@ impl Topology {
         if let Some(server) = self.slots.iter().position(|s| *s == slot) {
             self.router.record(server, event, Instant::now());
         }
+    }
+
+    /// The counters of the server of `slot`, if it is in this list.
+    fn counters(&self, slot: SlotId) -> Option<&Arc<ServerCounters>> {
+        let server = self.slots.iter().position(|s| *s == slot)?;
+        self.router.counters(server)
     }
 
     fn holds(&self, slot: SlotId) -> bool {
@@ -445,6 +453,9 @@ impl Shared {
                 );
                 let mut adapter = opened
                     .inspect_err(|_| self.topology.record(slot, HealthEvent::ConnectFailed))?;
+                if let Some(counters) = self.topology.counters(slot) {
+                    adapter.count_into(counters.clone());
+                }
                 adapter.register(registry, Token(slot))?;
                 self.opened += 1;
                 vacant.insert(Slot {
@@ -491,6 +502,9 @@ impl Shared {
         let Some(current) = self.slots.get_mut(&slot) else {
             return;
         };
+        if current.adapter.take_connected() {
+            self.topology.record(slot, HealthEvent::Connected);
+        }
         while let Some(done) = current.adapter.poll_response() {
             let replied = match &done.result {
                 Ok(response) => !matches!(response, Response::Sent),

@@ -207,7 +207,8 @@ impl AsyncClient {
         let inner = &*self.inner;
         let config = &inner.config;
         let addr = topology.router.servers()[server].clone();
-        let link = Link::new(addr.clone(), config.limits, config.max_in_flight);
+        let conn = crate::connection_for(&topology.router, server);
+        let link = Link::new(addr.clone(), conn, config.max_in_flight);
         let driver = link.clone().run(
             inner.runtime.clone(),
             topology.connector.clone(),
@@ -347,6 +348,7 @@ impl AsyncClient {
                 return refused;
             }
         };
+        crate::trace::describe(&call);
         let mut waited = false;
         let mut timer = None;
         loop {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use memwire_core::client::HealthEvent;
 use memwire_core::cluster::ServerAddr;
-use memwire_core::{Command, Config, Connection, Error, RequestId, Response};
+use memwire_core::{Command, Connection, Error, RequestId, Response};
 
 use super::runtime::{AsyncSocket, Runtime, Timer};
 use crate::net::wire::Wire;
@@ -46,6 +46,9 @@ struct State {
     closing: bool,
     /// The driver has ended; nothing more will be sent or received.
     ended: bool,
+    /// The driver has told the failure policy how the server did, its
+    /// last act: [`Link::poll_ended`] is ready.
+    reported: bool,
     /// Callers of [`Link::poll_ended`].
     enders: Vec<Waker>,
     /// A request failed because the connection did: tell the health
@@ -67,19 +70,20 @@ fn remember(list: &mut Vec<Waker>, waker: &Waker) {
 }
 
 impl Link {
-    /// A link to `addr` with nothing connected yet: requests queue until
-    /// the driver has connected.
-    pub(crate) fn new(addr: ServerAddr, protocol: Config, max_in_flight: usize) -> Arc<Link> {
+    /// A link to `addr` over `conn`, with nothing connected yet: requests
+    /// queue until the driver has connected.
+    pub(crate) fn new(addr: ServerAddr, conn: Connection, max_in_flight: usize) -> Arc<Link> {
         Arc::new(Link {
             addr,
             state: Mutex::new(State {
-                conn: Connection::new(protocol),
+                conn,
                 slots: HashMap::new(),
                 max_in_flight: max_in_flight.max(1),
                 driver: None,
                 room: Vec::new(),
                 closing: false,
                 ended: false,
+                reported: false,
                 enders: Vec::new(),
                 lost_requests: false,
             }),
@@ -168,10 +172,11 @@ impl Link {
         }
     }
 
-    /// Ready once the driver has ended.
+    /// Ready once the driver has ended, and told the failure policy (and
+    /// so the counters and `tracing`) about the connection's loss.
     pub(crate) fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut st = lock(&self.state);
-        if st.ended {
+        if st.reported {
             return Poll::Ready(());
         }
         remember(&mut st.enders, cx.waker());
@@ -198,6 +203,7 @@ impl Link {
         };
         match opened {
             Ok((socket, wire)) => {
+                health(HealthEvent::Connected, Instant::now());
                 let mut driver = Driver {
                     link: &self,
                     socket,
@@ -220,6 +226,11 @@ impl Link {
         if let Some(cause) = lost {
             health(HealthEvent::ConnectionLost(&cause), Instant::now());
         }
+        let mut st = lock(&self.state);
+        st.reported = true;
+        for w in st.enders.drain(..) {
+            w.wake();
+        }
     }
 
     /// Mark the link ended: every waiting caller gets its result (the
@@ -240,7 +251,7 @@ impl Link {
                 }
             }
         }
-        for w in st.room.drain(..).chain(st.enders.drain(..)) {
+        for w in st.room.drain(..) {
             w.wake();
         }
         st.lost_requests.then_some(failure)

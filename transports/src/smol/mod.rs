@@ -120,7 +120,7 @@ impl AsyncCommands for Client {
         O: Operation + Send,
         O::Output: Send,
     {
-        self.0.execute(op)
+        crate::trace::instrument(self.0.execute(op))
     }
 
     fn router(&self) -> Arc<Router> {
