@@ -64,6 +64,13 @@ mod connector;
     feature = "tokio"
 ))]
 mod net;
+#[cfg(any(
+    feature = "blocking",
+    feature = "mio",
+    feature = "smol",
+    feature = "tokio"
+))]
+mod plan_buffer;
 
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]

@@ -89,7 +89,7 @@ pub use config::{
     DEFAULT_MAX_IN_FLIGHT,
 };
 pub use health::{counts_against_server, Admission, HealthEvent, ServerHealth, Transition};
-pub use operation::{Call, Dispatch, Operation, Round};
+pub use operation::{Call, CheckedPlan, Dispatch, Operation, Round};
 pub use ops::{PerServer, StoreOptions};
 pub use reply::FromResponse;
 pub use router::{FailurePolicy, HealthHook, Router};

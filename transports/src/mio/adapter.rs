@@ -11,7 +11,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use memwire_core::cluster::ServerAddr;
-use memwire_core::{Command, Completion, Config, Connection, Error, RequestId};
+use memwire_core::{CheckedCommand, Command, Completion, Config, Connection, Error, RequestId};
 
 use crate::net::wire::Wire;
 use crate::net::{self, Io, Stream};
@@ -482,6 +482,16 @@ impl Adapter {
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
         self.conn.send_command(command, deadline)
+    }
+
+    /// [`Adapter::queue`] for a command checked already (not checked
+    /// again).
+    pub(crate) fn queue_checked(
+        &mut self,
+        command: CheckedCommand<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<RequestId, Error> {
+        self.conn.send_checked(command, deadline)
     }
 
     /// Do all the I/O possible now, without blocking (on an idle adapter:
