@@ -23,7 +23,7 @@ use crate::client::ServerCounters;
 use crate::error::{show_line, Error, ProtocolError};
 use crate::meta::parse::{claim, Claim};
 use crate::meta::{MetaReply, Opaque};
-use crate::request::Command;
+use crate::request::{CheckedCommand, Command};
 use crate::response::{
     is_error_line, line_start, Expect, LineStart, Response, ResponseParser, Status,
 };
@@ -96,10 +96,11 @@ impl Config {
 }
 
 /// A command to encode: one the caller gave away (a retrieval, whose keys
-/// move into the reply's parser), or one it keeps.
+/// move into the reply's parser), or one it keeps — checked already
+/// against this connection's limits, or not.
 enum Encode<'a> {
     Owned(Command),
-    Borrowed(&'a Command),
+    Borrowed { command: &'a Command, checked: bool },
 }
 
 /// Identifies a request sent on a [`Connection`].
@@ -343,7 +344,36 @@ impl Connection {
         command: &Command,
         deadline: Option<Instant>,
     ) -> Result<RequestId, Error> {
-        self.send_with(Encode::Borrowed(command), deadline)
+        self.send_with(
+            Encode::Borrowed {
+                command,
+                checked: false,
+            },
+            deadline,
+        )
+    }
+
+    /// [`Connection::send_command`] for a command already checked
+    /// ([`Command::check`], or [`Call::checked`](crate::client::Call::checked)):
+    /// it is not checked again when it was checked against this
+    /// connection's limits.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send`].
+    pub fn send_checked(
+        &mut self,
+        command: CheckedCommand<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<RequestId, Error> {
+        let checked = *command.limits() == self.config;
+        self.send_with(
+            Encode::Borrowed {
+                command: command.command(),
+                checked,
+            },
+            deadline,
+        )
     }
 
     fn send_with(
@@ -361,12 +391,22 @@ impl Connection {
             return Err(Error::Closed);
         }
         let id = RequestId(self.next_id);
-        let (opaque, expect) = match command {
-            Encode::Owned(command) => (None, command.encode_owned(&mut self.output, &self.config)?),
-            Encode::Borrowed(command) => {
+        // A borrowed retrieval's keys are not in its `Expect`: its parser
+        // takes them from the command.
+        let (opaque, expect, keys) = match command {
+            Encode::Owned(command) => (
+                None,
+                command.encode_owned(&mut self.output, &self.config)?,
+                &[][..],
+            ),
+            Encode::Borrowed { command, checked } => {
                 let (opaque, tokened) = self.opaque_for(command, id)?;
-                let command = tokened.as_ref().unwrap_or(command);
-                (opaque, command.encode(&mut self.output, &self.config)?)
+                let expect = tokened.as_ref().unwrap_or(command).encode_shape(
+                    &mut self.output,
+                    &self.config,
+                    checked,
+                )?;
+                (opaque, expect, command.keys())
             }
         };
         self.next_id += 1;
@@ -392,7 +432,7 @@ impl Connection {
                 };
                 let pending = Pending {
                     id,
-                    parser: ResponseParser::new(expect, &self.config),
+                    parser: ResponseParser::with_keys(expect, keys, &self.config),
                     deadline: if quiet { None } else { deadline },
                     abandoned: false,
                     quiet,

@@ -441,6 +441,32 @@ impl Command {
         }
     }
 
+    /// [`Command::validate`], keeping the proof: a [`CheckedCommand`] that
+    /// [`Connection::send_checked`](crate::Connection::send_checked) sends
+    /// without checking it again.
+    ///
+    /// ```
+    /// use memwire_core::{Command, Config, Connection};
+    /// let config = Config::default();
+    /// let get = Command::from(Command::get("k"));
+    /// let mut conn = Connection::new(config);
+    /// conn.send_checked(get.check(&config)?, None)?;
+    /// assert_eq!(conn.pending_output(), b"get k\r\n");
+    /// assert!(Command::from(Command::get("two words")).check(&config).is_err());
+    /// # Ok::<(), memwire_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::validate`].
+    pub fn check(&self, config: &Config) -> Result<CheckedCommand<'_>, Error> {
+        self.validate(config)?;
+        Ok(CheckedCommand {
+            command: self,
+            limits: *config,
+        })
+    }
+
     /// Check the command against the protocol's rules and `config`'s limits.
     pub fn validate(&self, config: &Config) -> Result<(), Error> {
         if let Command::Meta(m) = self {
@@ -488,7 +514,7 @@ impl Command {
     /// assert_eq!(&out[..], b"set foo 12 30 3\r\nbar\r\n");
     /// ```
     pub fn encode(&self, out: &mut BytesMut, config: &Config) -> Result<Option<Expect>, Error> {
-        let mut expect = self.encode_shape(out, config)?;
+        let mut expect = self.encode_shape(out, config, false)?;
         if let (Some(Expect::Values { keys, .. }), Command::Retrieve(r)) = (&mut expect, self) {
             keys.clone_from(&r.keys);
         }
@@ -502,7 +528,7 @@ impl Command {
         out: &mut BytesMut,
         config: &Config,
     ) -> Result<Option<Expect>, Error> {
-        let mut expect = self.encode_shape(out, config)?;
+        let mut expect = self.encode_shape(out, config, false)?;
         if let (Some(Expect::Values { keys, .. }), Command::Retrieve(r)) = (&mut expect, self) {
             *keys = r.keys;
         }
@@ -510,9 +536,15 @@ impl Command {
     }
 
     /// [`Command::encode`], but a retrieval's [`Expect::Values`] has no
-    /// keys yet: the caller puts them in.
-    fn encode_shape(&self, out: &mut BytesMut, config: &Config) -> Result<Option<Expect>, Error> {
-        if !matches!(self, Command::Meta(_)) {
+    /// keys yet: the caller puts them in. `checked`: the command was
+    /// already checked against `config` ([`CheckedCommand`]).
+    pub(crate) fn encode_shape(
+        &self,
+        out: &mut BytesMut,
+        config: &Config,
+        checked: bool,
+    ) -> Result<Option<Expect>, Error> {
+        if !checked && !matches!(self, Command::Meta(_)) {
             // (A meta command checks itself as it encodes.)
             self.validate(config)?;
         }
@@ -623,6 +655,35 @@ impl Command {
         } else {
             expect
         }))
+    }
+}
+
+/// A [`Command`] checked against a [`Config`]'s limits: made by
+/// [`Command::check`] (or by a [`Call`](crate::client::Call) whose
+/// operation checked what it planned), it is sent by
+/// [`Connection::send_checked`](crate::Connection::send_checked) without
+/// being checked again — when the connection has the same limits (a
+/// connection with others checks it).
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedCommand<'a> {
+    command: &'a Command,
+    limits: Config,
+}
+
+impl<'a> CheckedCommand<'a> {
+    /// A command checked by this crate's own code against `limits`.
+    pub(crate) fn vouched(command: &'a Command, limits: Config) -> Self {
+        CheckedCommand { command, limits }
+    }
+
+    /// The command.
+    pub fn command(&self) -> &'a Command {
+        self.command
+    }
+
+    /// The limits it was checked against.
+    pub fn limits(&self) -> &Config {
+        &self.limits
     }
 }
 

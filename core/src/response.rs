@@ -182,11 +182,44 @@ pub struct ResponseParser {
     /// key answered.
     next_key: usize,
     stats: Vec<(String, String)>,
+    /// The one key of a retrieval sent by reference, when short: copied
+    /// here (no shared copy of the caller's key to make), and the value's
+    /// key is then the reply's own bytes.
+    short_key: Option<ShortKey>,
 }
+
+/// Longest key [`ShortKey`] holds.
+const SHORT_KEY: usize = 64;
+
+/// A key of at most [`SHORT_KEY`] bytes, inline.
+#[derive(Debug)]
+struct ShortKey {
+    len: u8,
+    bytes: [u8; SHORT_KEY],
+}
+
+impl ShortKey {
+    fn new(key: &[u8]) -> Option<ShortKey> {
+        let mut bytes = [0; SHORT_KEY];
+        bytes.get_mut(..key.len())?.copy_from_slice(key);
+        Some(ShortKey {
+            len: u8::try_from(key.len()).ok()?,
+            bytes,
+        })
+    }
+
+    fn get(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+/// Where a `VALUE` line's key starts.
+const VALUE_KEY_AT: usize = b"VALUE ".len();
 
 #[derive(Debug)]
 struct ValueHeader {
     /// The requested key it answers (the same bytes as the server's).
+    /// Empty until taken from the reply line, for a [`ShortKey`].
     key: Bytes,
     flags: u32,
     cas: Option<u64>,
@@ -209,7 +242,28 @@ impl ResponseParser {
             answered: Vec::new(),
             next_key: 0,
             stats: Vec::new(),
+            short_key: None,
         }
+    }
+
+    /// [`ResponseParser::new`] for a request sent by reference: a
+    /// retrieval's [`Expect::Values`] has no keys yet, and gets `keys`
+    /// (one short key is held inline rather than shared).
+    pub(crate) fn with_keys(mut expect: Expect, keys: &[Bytes], config: &Config) -> Self {
+        let mut short_key = None;
+        if let Expect::Values { keys: expected, .. } = &mut expect {
+            if expected.is_empty() {
+                if let [one] = keys {
+                    short_key = ShortKey::new(one);
+                }
+                if short_key.is_none() {
+                    *expected = keys.to_vec();
+                }
+            }
+        }
+        let mut parser = ResponseParser::new(expect, config);
+        parser.short_key = short_key;
+        parser
     }
 
     /// What this parser expects.
@@ -275,7 +329,21 @@ impl ResponseParser {
             // Other lines are read in place, then dropped from the input.
             let line = input.get(..newline - 1).unwrap_or_default();
             let outcome = self.on_line(line)?;
-            input.advance(newline + 1);
+            match (&mut self.value, &self.short_key) {
+                (Some(header), Some(short)) if header.key.is_empty() => {
+                    // The value's key: the reply line's own bytes, which
+                    // `value_header` found equal to the short key.
+                    let mut line = input.split_to(newline + 1);
+                    let end = VALUE_KEY_AT + short.get().len();
+                    if line.len() < end {
+                        return Err(ProtocolError::UnrequestedKey(show_line(&line)));
+                    }
+                    line.truncate(end);
+                    line.advance(VALUE_KEY_AT);
+                    header.key = line.freeze();
+                }
+                _ => input.advance(newline + 1),
+            }
             if let Some(reply) = outcome {
                 return Ok(Status::Complete(reply));
             }
@@ -452,6 +520,20 @@ impl ResponseParser {
                 len,
                 max: self.max_value_len,
             })?;
+        if let Some(short) = &self.short_key {
+            // A single key, held inline: answered at most once.
+            if key != short.get() || !self.values.is_empty() || key.is_empty() {
+                return Err(ProtocolError::UnrequestedKey(show_line(key)));
+            }
+            self.values.reserve_exact(1);
+            self.data = Some(len);
+            self.value = Some(ValueHeader {
+                key: Bytes::new(),
+                flags,
+                cas: cas_unique,
+            });
+            return Ok(());
+        }
         // The key must answer a requested key not answered yet. memcached
         // answers in request order (found at once, after the last one); a
         // proxy merging several servers' replies, such as twemproxy, may
@@ -490,7 +572,7 @@ impl ResponseParser {
             return Err(ProtocolError::UnrequestedKey(show_line(key)));
         };
         if self.values.is_empty() {
-            self.values.reserve(keys.len().saturating_sub(i));
+            self.values.reserve_exact(keys.len().saturating_sub(i));
         }
         let header = ValueHeader {
             key,

@@ -82,6 +82,13 @@ mod net;
     feature = "smol",
     feature = "tokio"
 ))]
+mod plan_buffer;
+#[cfg(any(
+    feature = "blocking",
+    feature = "mio",
+    feature = "smol",
+    feature = "tokio"
+))]
 mod trace;
 
 #[cfg(feature = "blocking")]

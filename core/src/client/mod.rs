@@ -97,7 +97,7 @@ pub use config::{
 };
 pub use health::{counts_against_server, Admission, HealthEvent, ServerHealth, Transition};
 pub use metrics::{ServerCounters, ServerMetrics};
-pub use operation::{Call, Dispatch, Operation, Round};
+pub use operation::{Call, CheckedPlan, Dispatch, Operation, Round};
 pub use ops::{PerServer, StoreOptions};
 pub use reply::FromResponse;
 pub use router::{FailurePolicy, HealthHook, Router};

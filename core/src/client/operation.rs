@@ -7,7 +7,7 @@ use crate::client::metrics::Ledger;
 use crate::client::Router;
 use crate::error::Error;
 use crate::meta::MetaCommand;
-use crate::request::Command;
+use crate::request::{CheckedCommand, Command};
 use crate::response::Response;
 
 /// The commands of one round of a [`Call`], by index: iterate it. (The
@@ -93,6 +93,28 @@ pub trait Operation {
 
     /// The result when planning failed with `error`; nothing was sent.
     fn fail(self, error: Error) -> Self::Output;
+
+    /// Whether [`Operation::plan`] checks every command it plans with
+    /// [`Command::validate`] against the router's limits. Only this
+    /// crate's operations can say so (a [`CheckedPlan`] cannot be made
+    /// elsewhere); for any other, [`Call::start`] checks the commands
+    /// itself. Either way a command of a [`Call`] is checked once
+    /// ([`Call::checked`]).
+    fn checks_plan(&self) -> Option<CheckedPlan> {
+        None
+    }
+}
+
+/// Proof that an [`Operation`] checks the commands it plans (see
+/// [`Operation::checks_plan`]); only memwire-core makes one.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedPlan(());
+
+impl CheckedPlan {
+    /// For this crate's operations, whose `plan` checks every command.
+    pub(crate) fn vouch() -> Option<CheckedPlan> {
+        Some(CheckedPlan(()))
+    }
 }
 
 /// One operation in progress: planned commands out, replies in, in
@@ -147,6 +169,8 @@ pub trait Operation {
 pub struct Call<O> {
     op: O,
     dispatches: Vec<Dispatch>,
+    /// The limits every command was checked against.
+    limits: crate::Config,
     /// Commands to send in the next round.
     due: Vec<usize>,
     /// Planned commands not sent yet (the first round): all of them.
@@ -165,14 +189,40 @@ impl<O: Operation> Call<O> {
     /// # Errors
     ///
     /// The operation's output for the refused input ([`Operation::fail`]).
-    pub fn start(mut op: O, router: &Router) -> Result<Call<O>, O::Output> {
-        let mut dispatches = Vec::new();
-        match op.plan(router, &mut dispatches) {
+    pub fn start(op: O, router: &Router) -> Result<Call<O>, O::Output> {
+        Call::start_reusing(op, router, Vec::new())
+    }
+
+    /// [`Call::start`], planning into `buffer` (emptied first) rather than
+    /// a new list: a transport that keeps the list of a finished call
+    /// ([`Call::finish_reusing`]) allocates none per call.
+    ///
+    /// # Errors
+    ///
+    /// As [`Call::start`].
+    pub fn start_reusing(
+        mut op: O,
+        router: &Router,
+        mut buffer: Vec<Dispatch>,
+    ) -> Result<Call<O>, O::Output> {
+        buffer.clear();
+        let mut dispatches = buffer;
+        let limits = *router.limits();
+        let planned = op.plan(router, &mut dispatches).and_then(|()| {
+            if op.checks_plan().is_none() {
+                for d in &dispatches {
+                    d.command.validate(&limits)?;
+                }
+            }
+            Ok(())
+        });
+        match planned {
             Ok(()) => Ok(Call {
                 op,
                 due: Vec::new(),
                 unsent: dispatches.len(),
                 dispatches,
+                limits,
                 retried: Vec::new(),
                 retry_reads: router.retries_reads(),
                 ledger: Ledger::new(router.meters().clone()),
@@ -242,6 +292,17 @@ impl<O: Operation> Call<O> {
         &self.dispatches[index]
     }
 
+    /// The planned command `index`, checked: send it with
+    /// [`Connection::send_checked`](crate::Connection::send_checked), which
+    /// does not check it again.
+    ///
+    /// # Panics
+    ///
+    /// When `index` is not one [`Call::next_round`] gave.
+    pub fn checked(&self, index: usize) -> CheckedCommand<'_> {
+        CheckedCommand::vouched(&self.dispatches[index].command, self.limits)
+    }
+
     /// Report the reply (or failure) of command `index`.
     pub fn complete(&mut self, index: usize, result: Result<Response, Error>) {
         self.count(index, &result);
@@ -294,6 +355,14 @@ impl<O: Operation> Call<O> {
     pub fn finish(self) -> O::Output {
         self.op.finish()
     }
+
+    /// [`Call::finish`], handing back the call's list of commands, emptied,
+    /// to plan a later call into ([`Call::start_reusing`]).
+    pub fn finish_reusing(self) -> (O::Output, Vec<Dispatch>) {
+        let mut dispatches = self.dispatches;
+        dispatches.clear();
+        (self.op.finish(), dispatches)
+    }
 }
 
 #[cfg(test)]
@@ -306,7 +375,7 @@ mod tests {
     use crate::client::{HealthEvent, ServerMetrics};
     use crate::cluster::Cluster;
     use crate::connection::Config;
-    use crate::Value;
+    use crate::{Connection, Value};
 
     fn router() -> Router {
         Router::new(
@@ -471,5 +540,54 @@ mod tests {
             (before.requests + 1, before.abandoned)
         );
         assert_eq!(after.in_flight(), 0);
+    }
+
+    /// An operation from outside this crate: it plans without checking.
+    struct Unchecked(Command);
+
+    impl Operation for Unchecked {
+        type Output = Result<(), Error>;
+        fn plan(&mut self, _: &Router, out: &mut Vec<Dispatch>) -> Result<(), Error> {
+            out.push(Dispatch {
+                server: 0,
+                command: self.0.clone(),
+            });
+            Ok(())
+        }
+        fn complete(&mut self, _: usize, _: Result<Response, Error>) {}
+        fn finish(self) -> Result<(), Error> {
+            Ok(())
+        }
+        fn fail(self, error: Error) -> Result<(), Error> {
+            Err(error)
+        }
+    }
+
+    #[test]
+    fn a_call_checks_what_an_operation_does_not_vouch_for() {
+        let router = Router::new(Cluster::from_strs(&["a"]).unwrap(), Config::default());
+        let bad = Unchecked(Command::delete("two words").into());
+        assert!(matches!(
+            Call::start(bad, &router),
+            Err(Err(Error::InvalidKey(_)))
+        ));
+        let call = Call::start(Unchecked(Command::delete("k").into()), &router).unwrap();
+        let mut conn = Connection::new(Config::default());
+        conn.send_checked(call.checked(0), None).unwrap();
+        assert_eq!(conn.pending_output(), b"delete k\r\n");
+    }
+
+    #[test]
+    fn a_reused_list_is_emptied() {
+        let router = Router::new(Cluster::from_strs(&["a"]).unwrap(), Config::default());
+        let stale = vec![Dispatch {
+            server: 0,
+            command: Command::version(),
+        }];
+        let op = Unchecked(Command::delete("k").into());
+        let call = Call::start_reusing(op, &router, stale).unwrap();
+        assert_eq!(call.dispatch(0).command, Command::delete("k").into());
+        let (output, list) = call.finish_reusing();
+        assert!(output.is_ok() && list.is_empty());
     }
 }

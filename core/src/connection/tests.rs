@@ -361,3 +361,66 @@ fn counting_connections_count_the_bytes_written_and_read() {
     assert!(next.poll_response().is_some_and(|done| done.result.is_ok()));
     assert_eq!(counters.snapshot().bytes_received, 8 + reply.len() as u64);
 }
+
+#[test]
+fn a_borrowed_get_is_checked_against_its_key_at_every_split() {
+    let long = "l".repeat(200);
+    for key in ["k", &long[..]] {
+        let get = Command::from(Command::get(key.to_owned()));
+        let reply = format!("VALUE {key} 5 3\r\nabc\r\nEND\r\n");
+        for at in 0..=reply.len() {
+            let mut c = conn();
+            let id = c.send_command(&get, None).unwrap();
+            c.handle_input(&reply.as_bytes()[..at]);
+            c.handle_input(&reply.as_bytes()[at..]);
+            let done = drain(&mut c);
+            assert_eq!(done.len(), 1, "split at {at}");
+            assert_eq!(done[0].0, id);
+            assert_eq!(values(&done[0].1), [(key.to_owned(), "abc".to_owned())]);
+            let Ok(Response::Values(v)) = &done[0].1 else {
+                unreachable!()
+            };
+            assert_eq!(v[0].flags, 5);
+        }
+    }
+}
+
+#[test]
+fn a_borrowed_get_refuses_another_key_and_a_second_answer() {
+    let get = Command::from(Command::get("k"));
+    for reply in [
+        &b"VALUE j 0 1\r\na\r\nEND\r\n"[..],
+        b"VALUE kk 0 1\r\na\r\nEND\r\n",
+        b"VALUE k 0 1\r\na\r\nVALUE k 0 1\r\nb\r\nEND\r\n",
+    ] {
+        let mut c = conn();
+        c.send_command(&get, None).unwrap();
+        c.handle_input(reply);
+        let done = drain(&mut c);
+        assert!(
+            matches!(
+                &done[..],
+                [(_, Err(Error::Protocol(ProtocolError::UnrequestedKey(_))))]
+            ),
+            "{done:?}"
+        );
+        assert!(c.is_poisoned());
+    }
+}
+
+#[test]
+fn a_checked_command_is_checked_again_under_other_limits() {
+    let loose = Config::default();
+    let strict = Config::default().max_value_len(2);
+    let set = Command::from(Command::set("k", "abc"));
+    let checked = set.check(&loose).unwrap();
+    let mut c = Connection::new(strict);
+    assert!(matches!(
+        c.send_checked(checked, None),
+        Err(Error::ValueTooLarge { len: 3, max: 2 })
+    ));
+    assert!(c.pending_output().is_empty());
+    let mut c = Connection::new(loose);
+    c.send_checked(checked, None).unwrap();
+    assert_eq!(c.pending_output(), b"set k 0 0 3\r\nabc\r\n");
+}

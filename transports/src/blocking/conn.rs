@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use memwire_core::cluster::ServerAddr;
-use memwire_core::{Command, Connection, Error, RequestId, Response};
+use memwire_core::{CheckedCommand, Command, Connection, Error, RequestId, Response};
 
 use crate::net::wire::Wire;
 use crate::net::Stream;
@@ -129,6 +129,15 @@ impl Conn {
         deadline: Instant,
     ) -> Result<RequestId, Error> {
         self.proto.send_command(command, Some(deadline))
+    }
+
+    /// Queue a command checked already (no I/O, no second check).
+    pub(crate) fn send_checked(
+        &mut self,
+        command: CheckedCommand<'_>,
+        deadline: Instant,
+    ) -> Result<RequestId, Error> {
+        self.proto.send_checked(command, Some(deadline))
     }
 
     /// The deadline passed: fail what is due (poisons the connection when

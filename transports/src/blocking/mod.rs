@@ -37,7 +37,7 @@ use memwire_core::client::{
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Error, RequestId};
 
-use crate::{Commands, Connector};
+use crate::{plan_buffer, Commands, Connector};
 use conn::Conn;
 use pool::{Pool, Slot};
 
@@ -389,7 +389,7 @@ impl Topology {
             Err(e) => return call.complete(index, Err(e)),
         };
         let result = conn
-            .send(&dispatch.command, deadline)
+            .send_checked(call.checked(index), deadline)
             .and_then(|id| conn.wait(id, deadline));
         let replied = result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
         call.complete(index, result);
@@ -450,7 +450,7 @@ impl Commands for Client {
         let deadline = started + config.io_timeout;
         let topology = self.topology();
         topology.run_due_probes(started, deadline, config);
-        let mut call = match Call::start(op, &topology.router) {
+        let mut call = match plan_buffer::start(op, &topology.router) {
             Ok(call) => call,
             Err(refused) => return refused,
         };
@@ -494,7 +494,10 @@ impl Commands for Client {
                         }
                     },
                 };
-                match sessions[position].conn.send(&dispatch.command, deadline) {
+                match sessions[position]
+                    .conn
+                    .send_checked(call.checked(index), deadline)
+                {
                     Ok(id) => sent.push((index, position, id)),
                     Err(e) => call.complete(index, Err(e)),
                 }
@@ -514,7 +517,7 @@ impl Commands for Client {
                 topology.release(session, started);
             }
         }
-        call.finish()
+        plan_buffer::finish(call)
     }
 
     fn router(&self) -> Arc<Router> {

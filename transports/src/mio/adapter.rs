@@ -13,7 +13,7 @@ use mio::{Interest, Registry, Token};
 
 use memwire_core::client::ServerCounters;
 use memwire_core::cluster::ServerAddr;
-use memwire_core::{Command, Completion, Config, Connection, Error, RequestId};
+use memwire_core::{CheckedCommand, Command, Completion, Config, Connection, Error, RequestId};
 
 use crate::net::wire::Wire;
 use crate::net::{self, Io, Stream};
@@ -501,6 +501,16 @@ impl Adapter {
     /// Whether a socket connected since the last call.
     pub(crate) fn take_connected(&mut self) -> bool {
         std::mem::take(&mut self.connected)
+    }
+
+    /// [`Adapter::queue`] for a command checked already (not checked
+    /// again).
+    pub(crate) fn queue_checked(
+        &mut self,
+        command: CheckedCommand<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<RequestId, Error> {
+        self.conn.send_checked(command, deadline)
     }
 
     /// Do all the I/O possible now, without blocking (on an idle adapter:

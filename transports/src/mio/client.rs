@@ -16,7 +16,7 @@ use super::shared::{Shared, Ticket, Topology};
 use super::target::Target;
 #[cfg(doc)]
 use super::Adapter;
-use crate::{lock, Commands, Connector};
+use crate::{lock, plan_buffer, Commands, Connector};
 
 /// Longest single wait in the poll, or of a thread asleep while another
 /// polls.
@@ -283,7 +283,7 @@ impl Commands for Client {
         let deadline = Instant::now() + self.inner.config.io_timeout;
         let topology = self.topology();
         self.run_due_probes(&topology, deadline);
-        let mut call = match Call::start(op, &topology.router) {
+        let mut call = match plan_buffer::start(op, &topology.router) {
             Ok(call) => call,
             Err(refused) => return refused,
         };
@@ -295,7 +295,7 @@ impl Commands for Client {
             }
             self.run_round(&topology, &mut call, round, deadline);
         }
-        call.finish()
+        plan_buffer::finish(call)
     }
 
     fn router(&self) -> Arc<Router> {

@@ -410,7 +410,7 @@ impl Shared {
                 let Some(index) = target.next_unsent() else {
                     break;
                 };
-                match adapter.queue(&call.dispatch(index).command, Some(deadline)) {
+                match adapter.queue_checked(call.checked(index), Some(deadline)) {
                     Ok(id) => sent.push((
                         index,
                         Ticket {

@@ -10,11 +10,11 @@ use memwire_core::client::{
     Admission, Call, ClientConfig, ConfigError, HealthEvent, Operation, Router,
 };
 use memwire_core::cluster::ServerAddr;
-use memwire_core::{Command, Error, RequestId, Response};
+use memwire_core::{CheckedCommand, Command, Error, RequestId, Response};
 
 use super::link::Link;
 use super::runtime::{yield_now, Runtime};
-use crate::{lock, Connector};
+use crate::{lock, plan_buffer, Connector};
 
 /// How long a caller refused while its server is being probed waits
 /// before asking again.
@@ -280,7 +280,10 @@ impl AsyncClient {
         let answered = async {
             let link = self.start_link(topology, server, deadline)?;
             Self::install(topology, server, &link);
-            let id = self.submit(&link, &Command::version(), deadline).await?;
+            let version = Command::version();
+            let id = self
+                .submit(&link, version.check(topology.router.limits())?, deadline)
+                .await?;
             std::future::poll_fn(|cx| link.poll_result(cx, id)).await?;
             Ok(link)
         }
@@ -315,7 +318,7 @@ impl AsyncClient {
     async fn submit(
         &self,
         link: &Link,
-        command: &Command,
+        command: CheckedCommand<'_>,
         deadline: Instant,
     ) -> Result<RequestId, Error> {
         let mut timer = None;
@@ -341,7 +344,7 @@ impl AsyncClient {
         let deadline = Instant::now() + self.inner.config.io_timeout;
         let topology = self.topology();
         self.spawn_due_probes(&topology);
-        let mut call = match Call::start(op, &topology.router) {
+        let mut call = match plan_buffer::start(op, &topology.router) {
             Ok(call) => call,
             Err(refused) => {
                 yield_now().await;
@@ -378,7 +381,7 @@ impl AsyncClient {
                 };
                 let sent = match link {
                     Ok(link) => self
-                        .submit(&link, &call.dispatch(index).command, deadline)
+                        .submit(&link, call.checked(index), deadline)
                         .await
                         .map(|id| (link, id)),
                     Err(e) => Err(e),
@@ -446,7 +449,7 @@ impl AsyncClient {
             // other tasks, the connection drivers among them, run.
             yield_now().await;
         }
-        call.finish()
+        plan_buffer::finish(call)
     }
 
     /// A round of one command: queue it on its server's link and wait for
@@ -461,7 +464,7 @@ impl AsyncClient {
         let server = call.dispatch(index).server;
         let sent = match self.link(topology, server, deadline).await {
             Ok(link) => self
-                .submit(&link, &call.dispatch(index).command, deadline)
+                .submit(&link, call.checked(index), deadline)
                 .await
                 .map(|id| (link, id)),
             Err(e) => Err(e),

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use memwire_core::client::HealthEvent;
 use memwire_core::cluster::ServerAddr;
-use memwire_core::{Command, Connection, Error, RequestId, Response};
+use memwire_core::{CheckedCommand, Command, Connection, Error, RequestId, Response};
 
 use super::runtime::{AsyncSocket, Runtime, Timer};
 use crate::net::wire::Wire;
@@ -100,7 +100,7 @@ impl Link {
     pub(crate) fn poll_submit(
         &self,
         cx: &mut Context<'_>,
-        command: &Command,
+        command: CheckedCommand<'_>,
         deadline: Instant,
     ) -> Poll<Result<RequestId, Error>> {
         let mut st = lock(&self.state);
@@ -111,7 +111,7 @@ impl Link {
             remember(&mut st.room, cx.waker());
             return Poll::Pending;
         }
-        let sent = st.conn.send_command(command, Some(deadline));
+        let sent = st.conn.send_checked(command, Some(deadline));
         if let Ok(id) = sent {
             st.slots.insert(id, Slot::Waiting(None));
             if let Some(driver) = &st.driver {

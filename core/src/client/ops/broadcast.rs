@@ -1,6 +1,6 @@
 //! [`Broadcast`]: one command on every server.
 
-use crate::client::{Dispatch, FromResponse, Operation, Router};
+use crate::client::{CheckedPlan, Dispatch, FromResponse, Operation, Router};
 use crate::cluster::ServerAddr;
 use crate::error::Error;
 use crate::request::Command;
@@ -85,5 +85,11 @@ impl<T: FromResponse> Operation for Broadcast<T> {
             *slot = Err(error.clone());
         }
         self.results
+    }
+
+    fn checks_plan(&self) -> Option<CheckedPlan> {
+        // `plan` checks every text command it plans (meta ones are checked
+        // as they are encoded).
+        CheckedPlan::vouch()
     }
 }

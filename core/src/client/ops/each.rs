@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use bytes::Bytes;
 
 use crate::client::translate::{self, to_meta, Back};
-use crate::client::{Dispatch, FromResponse, Operation, Protocol, Router};
+use crate::client::{CheckedPlan, Dispatch, FromResponse, Operation, Protocol, Router};
 use crate::error::Error;
 use crate::request::Command;
 use crate::response::Response;
@@ -133,5 +133,11 @@ impl<T: FromResponse> Operation for Each<T> {
             .map(|c| c.keys().first().cloned().unwrap_or_default())
             .map(|key| (key, Err(error.clone())))
             .collect()
+    }
+
+    fn checks_plan(&self) -> Option<CheckedPlan> {
+        // `plan` checks every text command it plans (meta ones are checked
+        // as they are encoded).
+        CheckedPlan::vouch()
     }
 }

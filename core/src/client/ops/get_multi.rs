@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::client::ops::Hits;
-use crate::client::{Dispatch, Operation, Protocol, Router};
+use crate::client::{CheckedPlan, Dispatch, Operation, Protocol, Router};
 use crate::cluster::ServerAddr;
 use crate::error::Error;
 use crate::expiry::Expiry;
@@ -167,7 +167,14 @@ impl Operation for GetMulti {
                 group.push(position);
             }
         }
-        let max_keys = router.limits().max_keys.max(1);
+        let max_keys = router.limits().max_keys;
+        if max_keys == 0 && !self.keys.is_empty() {
+            return Err(Error::TooManyKeys {
+                count: self.keys.len(),
+                max: 0,
+            });
+        }
+        let max_keys = max_keys.max(1);
         let meta = router.protocol() == Protocol::Meta;
         for (server, positions) in by_server.into_iter().enumerate() {
             for chunk in positions.chunks(max_keys) {
@@ -255,6 +262,12 @@ impl Operation for GetMulti {
     fn fail(self, error: Error) -> Result<Hits, Error> {
         Err(error)
     }
+
+    fn checks_plan(&self) -> Option<CheckedPlan> {
+        // `plan` checks every text command it plans (meta ones are checked
+        // as they are encoded).
+        CheckedPlan::vouch()
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +292,17 @@ mod tests {
                 .collect();
             op.complete(i, Ok(Response::Values(hits)));
         }
+    }
+
+    #[test]
+    fn no_keys_allowed_per_request_refuses_before_sending() {
+        let mut op = GetMulti::new(["a"]);
+        let mut out = Vec::new();
+        assert!(matches!(
+            op.plan(&router(&["a:1"], 0), &mut out),
+            Err(Error::TooManyKeys { count: 1, max: 0 })
+        ));
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 
 use crate::client::translate::{self, to_meta, Back};
-use crate::client::{Dispatch, FromResponse, Operation, Protocol, Router};
+use crate::client::{CheckedPlan, Dispatch, FromResponse, Operation, Protocol, Router};
 use crate::error::Error;
 use crate::request::Command;
 use crate::response::Response;
@@ -108,5 +108,11 @@ impl<T: FromResponse> Operation for Keyed<T> {
 
     fn fail(self, error: Error) -> Result<T, Error> {
         Err(error)
+    }
+
+    fn checks_plan(&self) -> Option<CheckedPlan> {
+        // `plan` checks every text command it plans (meta ones are checked
+        // as they are encoded).
+        CheckedPlan::vouch()
     }
 }
