@@ -1,5 +1,5 @@
 //! `keys` (alias `dump`): the keys of every server, from
-//! [`metadump`](crate::metadump), one per line, as a table (`--long`) or
+//! [`metadump`], one per line, as a table (`--long`) or
 //! as JSON.
 
 use std::io::Write;

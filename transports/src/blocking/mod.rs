@@ -68,7 +68,7 @@ use pool::{Pool, Slot};
 /// ```
 ///
 /// Values may be borrowed from local buffers, storage options need no
-/// [`Command`](crate::Command), and a builder knows what it builds:
+/// [`Command`], and a builder knows what it builds:
 ///
 /// ```no_run
 /// use memwire::blocking::Client;
