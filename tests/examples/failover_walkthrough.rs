@@ -3,7 +3,8 @@
 //! the servers, the first error when B dies and the fail-fast `NoServer`
 //! after it, a multi-get's partial results, ejection (B's keys go to the
 //! next server along the ring), the up/down hook as B comes back, and
-//! `set_servers` adding a fourth server live. Every step checks what it
+//! `set_servers` adding a fourth server live, and what the client counted
+//! per server (`server_metrics`). Every step checks what it
 //! prints: the program exits non-zero when one does not hold.
 //! `scripts/demo` runs it; alone (memcached from `MEMCACHED_BIN` or `PATH`):
 //!
@@ -223,6 +224,33 @@ fn add_server(c: &Client, cluster: &Cluster, keys: &[String]) -> Result {
     check(on_d == to_d, "D does not hold its keys")
 }
 
+/// What the client counted per server through all of the above: B's
+/// connect failures and refusals, the others' clean record.
+fn metrics(c: &Client, cluster: &Cluster) -> Result {
+    for (addr, m) in c.server_metrics() {
+        println!(
+            "    {}: {} requests, {} in flight, {} refused, {} connection errors, \
+             {} connections ({} failed), {} B out / {} B in",
+            cluster.name(&addr),
+            m.requests,
+            m.in_flight(),
+            m.refused,
+            m.connection_errors,
+            m.connections,
+            m.connect_failures,
+            m.bytes_sent,
+            m.bytes_received
+        );
+        check(m.in_flight() == 0, "a request is still counted in flight")?;
+    }
+    let b = cluster.0[B].addr();
+    let b_failed = c
+        .server_metrics()
+        .into_iter()
+        .any(|(addr, m)| addr.to_string() == b && m.connect_failures > 0);
+    check(b_failed, "B's failed connects were not counted")
+}
+
 fn step(title: &str) {
     println!("-- {title}");
 }
@@ -251,5 +279,7 @@ fn main() -> Result {
     println!("    set({:?}) -> Ok; B holds {on_b} item(s)", b_keys[0]);
     check(on_b == 1, "the set did not reach B")?;
     step("set_servers: D joins the running client");
-    add_server(&c, &cluster, &keys)
+    add_server(&c, &cluster, &keys)?;
+    step("what the client counted per server (server_metrics)");
+    metrics(&c, &cluster)
 }
