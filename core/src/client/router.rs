@@ -343,10 +343,16 @@ impl Router {
         admission
     }
 
-    /// Whether a probe of server `index` is under way (callers refused
-    /// meanwhile may wait a little for its outcome and ask again).
-    pub fn is_probing(&self, index: usize) -> bool {
-        index < self.health.len() && self.is_gated(index) && self.lock(index).is_probing()
+    /// Whether a caller just refused admission to server `index` should
+    /// wait a little and ask again: a probe of it is under way, or one
+    /// answered between the refusal and this look (the server is no longer
+    /// gated). Refused while it is down and nobody probes: no. Read under
+    /// the server's lock, not from the flags mirrored after it.
+    pub fn worth_waiting(&self, index: usize) -> bool {
+        index < self.health.len() && {
+            let health = self.lock(index);
+            !health.needs_probe() || health.is_probing()
+        }
     }
 
     /// The down servers whose retry time has come, each handed out once
@@ -506,7 +512,25 @@ mod tests {
             r.admit(2, t0 + Duration::from_secs(1)).ok(),
             Some(Admission::Probe)
         );
-        assert!(r.is_probing(2));
+        assert!(r.worth_waiting(2));
+    }
+
+    #[test]
+    fn a_probe_answered_after_a_refusal_is_worth_waiting_for() {
+        let r = router(false, None);
+        let t0 = Instant::now();
+        r.record(2, HealthEvent::ConnectFailed, t0);
+        assert!(!r.worth_waiting(2), "down, and nobody probes");
+        let due = t0 + Duration::from_secs(1);
+        assert_eq!(r.admit(2, due).ok(), Some(Admission::Probe));
+        // Refused while the probe is under way ...
+        assert!(matches!(r.admit(2, due), Err(Error::NoServer(_))));
+        // ... and the probe answers before the refused caller looks again:
+        // it asks once more and gets through.
+        r.record(2, HealthEvent::Replied, due);
+        assert!(r.worth_waiting(2));
+        assert_eq!(r.admit(2, due).ok(), Some(Admission::Go));
+        assert!(!r.worth_waiting(7), "no such server");
     }
 
     #[test]

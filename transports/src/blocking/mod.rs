@@ -249,7 +249,8 @@ impl Topology {
             match self.router.admit(server, now) {
                 Ok(admission) => break admission,
                 Err(e)
-                    if self.router.is_probing(server) && Instant::now() + PROBE_WAIT < deadline =>
+                    if self.router.worth_waiting(server)
+                        && Instant::now() + PROBE_WAIT < deadline =>
                 {
                     drop(e);
                     std::thread::sleep(PROBE_WAIT);

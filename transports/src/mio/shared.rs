@@ -339,7 +339,7 @@ impl Shared {
                         target.fail(call, &e);
                     }
                 },
-                Err(e) if topology.router.is_probing(server) && now + PROBE_WAIT < deadline => {
+                Err(e) if topology.router.worth_waiting(server) && now + PROBE_WAIT < deadline => {
                     target.refused(now + PROBE_WAIT, e);
                 }
                 Err(e) => target.fail(call, &e),

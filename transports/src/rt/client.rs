@@ -244,7 +244,9 @@ impl AsyncClient {
         let admission = loop {
             match router.admit(server, Instant::now()) {
                 Ok(admission) => break admission,
-                Err(_) if router.is_probing(server) && Instant::now() + PROBE_WAIT < deadline => {
+                Err(_)
+                    if router.worth_waiting(server) && Instant::now() + PROBE_WAIT < deadline =>
+                {
                     self.sleep(PROBE_WAIT).await;
                 }
                 Err(e) => return Err(e),
