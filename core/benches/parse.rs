@@ -110,7 +110,7 @@ fn multi_get(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let expect = Expect::Values {
-                    keys: keys.clone(),
+                    keys: keys.clone().into(),
                     cas: false,
                 };
                 (

@@ -142,8 +142,8 @@ pub use expiry::Expiry;
 pub use into_bytes::IntoBytes;
 pub use key::KeyError;
 pub use request::{
-    Arith, ArithOp, CheckedCommand, Command, Delete, FlushAll, Retrieve, Store, StoreMode, Touch,
-    Verbosity,
+    Arith, ArithOp, CheckedCommand, Command, Delete, FlushAll, Keys, Retrieve, Store, StoreMode,
+    Touch, Verbosity,
 };
-pub use response::{Expect, Response, ResponseParser, Status, Value};
+pub use response::{Expect, Response, ResponseParser, Status, Value, Values};
 pub use stats::{SizeStats, SlabStats, StatMap, StatValue, Stats, StatsGroup};

@@ -32,6 +32,10 @@ use crate::meta::{MetaArithmetic, MetaCommand, MetaDebug, MetaDelete, MetaGet, M
 use crate::response::Expect;
 use crate::stats::StatsGroup;
 
+mod keys;
+
+pub use keys::{Keys, KeysIntoIter};
+
 /// A memcached command: text protocol, or meta ([`Command::Meta`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -64,7 +68,7 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retrieve {
     /// Keys, in request order (hits come back in this order).
-    pub keys: Vec<Bytes>,
+    pub keys: Keys,
     /// Ask for CAS uniques (`gets`/`gats`).
     pub cas: bool,
     /// Also set a new expiration time (`gat`/`gats`).
@@ -169,7 +173,7 @@ impl Command {
     /// `get <key>`.
     pub fn get(key: impl Into<Bytes>) -> Retrieve {
         Retrieve {
-            keys: vec![key.into()],
+            keys: Keys::from(key.into()),
             cas: false,
             touch: None,
         }
@@ -569,7 +573,7 @@ impl Command {
                     out.put_slice(k);
                 }
                 Expect::Values {
-                    keys: Vec::new(),
+                    keys: Keys::new(),
                     cas: r.cas,
                 }
             }
@@ -904,7 +908,7 @@ mod tests {
         assert_eq!(
             enc(Command::get("k").with_cas()).unwrap().1,
             Some(Expect::Values {
-                keys: vec![Bytes::from("k")],
+                keys: Keys::from(Bytes::from("k")),
                 cas: true
             })
         );

@@ -10,11 +10,11 @@
 //! boundary parses the same.
 //!
 //! ```
-//! use bytes::BytesMut;
-//! use memwire_core::{Config, Expect, Response, ResponseParser, Status};
+//! use bytes::{Bytes, BytesMut};
+//! use memwire_core::{Config, Expect, Keys, Response, ResponseParser, Status};
 //!
 //! let mut parser = ResponseParser::new(
-//!     Expect::Values { keys: vec!["k".into()], cas: false },
+//!     Expect::Values { keys: Keys::from(Bytes::from("k")), cas: false },
 //!     &Config::default(),
 //! );
 //! let mut input = BytesMut::from(&b"VALUE k 0 5\r\nhel"[..]);
@@ -34,7 +34,12 @@ use crate::error::{show_line, Error, ProtocolError};
 use crate::meta::expect::{MetaExpect, MetaKind};
 use crate::meta::parse::{self as meta_parse, LineOutcome};
 use crate::meta::MetaReply;
+use crate::request::Keys;
 use crate::stats::{self, Stats, StatsGroup};
+
+mod values;
+
+pub use values::{Values, ValuesIntoIter};
 
 /// What a reply to a request may look like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +48,7 @@ pub enum Expect {
     /// `VALUE ...` blocks for a subsequence of `keys`, then `END`.
     Values {
         /// The keys requested, in order.
-        keys: Vec<Bytes>,
+        keys: Keys,
         /// Whether each `VALUE` carries a CAS unique (`gets`/`gats`).
         cas: bool,
     },
@@ -123,7 +128,7 @@ impl Value {
 #[non_exhaustive]
 pub enum Response {
     /// The hits of a retrieval, in request order; misses are absent.
-    Values(Vec<Value>),
+    Values(Values),
     /// `STORED`.
     Stored,
     /// `DELETED`.
@@ -171,7 +176,7 @@ pub struct ResponseParser {
     value: Option<ValueHeader>,
     /// The meta `VA` reply whose data block is awaited.
     meta: Option<MetaReply>,
-    values: Vec<Value>,
+    values: Values,
     /// Which requested keys a `VALUE` has answered. Empty while every
     /// answer came in request order (as memcached answers): the keys
     /// answered are then exactly those before `next_key` that a value
@@ -238,7 +243,7 @@ impl ResponseParser {
             data: None,
             value: None,
             meta: None,
-            values: Vec::new(),
+            values: Values::new(),
             answered: Vec::new(),
             next_key: 0,
             stats: Vec::new(),
@@ -257,7 +262,7 @@ impl ResponseParser {
                     short_key = ShortKey::new(one);
                 }
                 if short_key.is_none() {
-                    *expected = keys.to_vec();
+                    *expected = keys.iter().cloned().collect();
                 }
             }
         }

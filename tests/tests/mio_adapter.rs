@@ -79,7 +79,7 @@ fn connected(server: &Memcached, lp: &Loop) -> Adapter {
     mc
 }
 
-fn values(done: Completion) -> Vec<memwire::Value> {
+fn values(done: Completion) -> memwire::Values {
     match done.result {
         Ok(Response::Values(v)) => v,
         other => panic!("expected values, got {other:?}"),

@@ -154,7 +154,7 @@ impl CheckedPlan {
 ///         let reply = if rounds == 1 {
 ///             Err(Error::Poisoned(Arc::new(Error::Timeout)))
 ///         } else {
-///             Ok(Response::Values(vec![Value::new("k", 0, "v")]))
+///             Ok(Response::Values(vec![Value::new("k", 0, "v")].into()))
 ///         };
 ///         call.complete(index, reply);
 ///     }
@@ -375,7 +375,7 @@ mod tests {
     use crate::client::{HealthEvent, ServerMetrics};
     use crate::cluster::Cluster;
     use crate::connection::Config;
-    use crate::{Connection, Value};
+    use crate::{Connection, Value, Values};
 
     fn router() -> Router {
         Router::new(
@@ -422,7 +422,7 @@ mod tests {
         let now = Instant::now();
         // `a` answers; `b` fails with a server error.
         let hits = run(call, now, |server, _| match server {
-            0 => Ok(Response::Values(Vec::new())),
+            0 => Ok(Response::Values(Values::new())),
             _ => Err(Error::Server("busy".into())),
         });
         assert_eq!(hits.unwrap().failures().len(), 1);
@@ -442,7 +442,7 @@ mod tests {
         let call = Call::start(Keyed::<Option<Value>>::new(Command::get(key)), &r).unwrap();
         let hit = run(call, Instant::now(), |_, times| match times {
             0 => Err(Error::Poisoned(Arc::new(Error::Timeout))),
-            _ => Ok(Response::Values(vec![Value::new("k", 0, "v")])),
+            _ => Ok(Response::Values(vec![Value::new("k", 0, "v")].into())),
         });
         assert!(hit.unwrap().is_some());
         let m = metrics(&r, server);
@@ -494,7 +494,7 @@ mod tests {
         assert_eq!(metrics(&next, 0).in_flight(), 1, "the call's request");
         // The call started on the old list completes on the counters the
         // new one shares.
-        call.complete(index, Ok(Response::Values(Vec::new())));
+        call.complete(index, Ok(Response::Values(Values::new())));
         let kept = metrics(&next, 0);
         assert_eq!((kept.requests, kept.completed), (1, 1));
         assert_eq!((kept.connections, kept.connect_failures), (1, 1));
@@ -524,7 +524,7 @@ mod tests {
         assert_eq!(round.len(), 2, "one command per server");
         let answered = round.clone().next().unwrap();
         let answered_by = call.dispatch(answered).server;
-        call.complete(answered, Ok(Response::Values(Vec::new())));
+        call.complete(answered, Ok(Response::Values(Values::new())));
         drop(call);
         let (a, b) = (metrics(&r, answered_by), metrics(&r, 1 - answered_by));
         assert_eq!((a.in_flight(), b.in_flight()), (0, 0));
@@ -533,7 +533,7 @@ mod tests {
         // A finished call abandons nothing.
         let before = metrics(&r, server);
         let call = Call::start(Keyed::<Option<Value>>::new(Command::get("k")), &r).unwrap();
-        let _ = run(call, now, |_, _| Ok(Response::Values(Vec::new())));
+        let _ = run(call, now, |_, _| Ok(Response::Values(Values::new())));
         let after = metrics(&r, server);
         assert_eq!(
             (after.requests, after.abandoned),

@@ -16,7 +16,7 @@ use crate::stats::{SizeStats, SlabStats, StatMap, Stats};
 /// use memwire_core::{Response, Value};
 ///
 /// assert_eq!(u64::from_response(Response::Number(7)).ok(), Some(7));
-/// let hit = Option::<Value>::from_response(Response::Values(vec![Value::new("k", 0, "v")]));
+/// let hit = Option::<Value>::from_response(Response::Values(vec![Value::new("k", 0, "v")].into()));
 /// assert!(hit.unwrap().is_some());
 /// assert!(<()>::from_response(Response::Number(1)).is_err());
 /// ```
@@ -57,7 +57,7 @@ impl FromResponse for Option<Value> {
 impl FromResponse for Vec<Value> {
     fn from_response(response: Response) -> Result<Self, Error> {
         match response {
-            Response::Values(values) => Ok(values),
+            Response::Values(values) => Ok(values.into_vec()),
             other => Err(mismatch(&other, "retrieval")),
         }
     }

@@ -34,7 +34,7 @@ pub(crate) enum Back {
 pub(crate) fn to_meta(command: &Command) -> Option<(Command, bool, Back)> {
     Some(match command {
         Command::Retrieve(r) => {
-            let [key] = r.keys.as_slice() else {
+            let [key] = &r.keys[..] else {
                 return None;
             };
             let mut get = MetaGet::new(key.clone()).with_client_flags();

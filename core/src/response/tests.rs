@@ -94,10 +94,10 @@ fn value(key: &str, flags: u32, cas: Option<u64>, data: &[u8]) -> Value {
 #[test]
 fn retrieval_replies() {
     let e = values(&["a", "b", "c"], false);
-    assert_eq!(ok(&e, b"END\r\n"), Response::Values(vec![]));
+    assert_eq!(ok(&e, b"END\r\n"), Response::Values(vec![].into()));
     assert_eq!(
         ok(&e, b"VALUE a 12 3\r\nxXx\r\nVALUE c 0 0\r\n\r\nEND\r\n"),
-        Response::Values(vec![value("a", 12, None, b"xXx"), value("c", 0, None, b"")])
+        Response::Values(vec![value("a", 12, None, b"xXx"), value("c", 0, None, b"")].into())
     );
     // Data may hold anything, including the protocol's own lines.
     assert_eq!(
@@ -105,18 +105,18 @@ fn retrieval_replies() {
             &e,
             b"VALUE b 4294967295 11\r\n\r\nEND\r\n\0\xff\r\n\r\nEND\r\n"
         ),
-        Response::Values(vec![value("b", u32::MAX, None, b"\r\nEND\r\n\0\xff\r\n")])
+        Response::Values(vec![value("b", u32::MAX, None, b"\r\nEND\r\n\0\xff\r\n")].into())
     );
     let e = values(&["foo"], true);
     assert_eq!(
         ok(&e, b"VALUE foo 0 3 18446744073709551615\r\nbaz\r\nEND\r\n"),
-        Response::Values(vec![value("foo", 0, Some(u64::MAX), b"baz")])
+        Response::Values(vec![value("foo", 0, Some(u64::MAX), b"baz")].into())
     );
     // The same key requested twice may be answered twice.
     let e = values(&["k", "k"], false);
     assert_eq!(
         ok(&e, b"VALUE k 0 1\r\n1\r\nVALUE k 0 1\r\n1\r\nEND\r\n"),
-        Response::Values(vec![value("k", 0, None, b"1"), value("k", 0, None, b"1")])
+        Response::Values(vec![value("k", 0, None, b"1"), value("k", 0, None, b"1")].into())
     );
     // A proxy merging several servers' replies (twemproxy) may answer in
     // another order than asked: taken as it comes.
@@ -131,7 +131,7 @@ fn retrieval_replies() {
             value("a", 0, None, b"1"),
             value("b", 0, None, b"2"),
             value("a", 0, None, b"1"),
-        ])
+        ].into())
     );
 }
 

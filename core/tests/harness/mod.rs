@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use memwire_core::{
-    Command, Completion, Config, Connection, Error, Expect, Expiry, ProtocolError, RequestId,
+    Command, Completion, Config, Connection, Error, Expect, Expiry, Keys, ProtocolError, RequestId,
     Response, ResponseParser, SizeStats, SlabStats, StatMap, StatValue, Stats, StatsGroup, Status,
-    StoreMode, Value,
+    StoreMode, Value, Values,
 };
 
 /// The typed expiry memcached would read from the wire integer `t`: up to
@@ -634,7 +634,7 @@ impl ReplySeed {
                 miss_after,
             } => {
                 let mut keys = Vec::new();
-                let mut values = Vec::new();
+                let mut values = Values::new();
                 for item in items.iter().take(64) {
                     keys.extend(item.miss_before.as_ref().map(KeySeed::valid));
                     let key = item.key.valid();
@@ -766,7 +766,7 @@ pub fn input_bound(config: &Config) -> usize {
 
 /// Every kind of reply the parser knows, to read the same bytes as.
 pub fn all_expects() -> Vec<Expect> {
-    let keys = |ks: &[&'static str]| -> Vec<Bytes> {
+    let keys = |ks: &[&'static str]| -> Keys {
         ks.iter()
             .map(|k| Bytes::from_static(k.as_bytes()))
             .collect()
