@@ -32,6 +32,11 @@ impl Keys {
         Keys::default()
     }
 
+    /// No keys, with room for `n` (none allocated for one).
+    pub fn with_capacity(n: usize) -> Keys {
+        Keys(SmallVec::with_capacity(n))
+    }
+
     /// Append a key.
     pub fn push(&mut self, key: Bytes) {
         self.0.push(key);

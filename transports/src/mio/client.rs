@@ -12,7 +12,7 @@ use memwire_core::client::{
 use memwire_core::cluster::ServerAddr;
 use memwire_core::Error;
 
-use super::shared::{Shared, Ticket, Topology};
+use super::shared::{Sent, Shared, Ticket, Topology};
 use super::target::Target;
 #[cfg(doc)]
 use super::Adapter;
@@ -178,7 +178,7 @@ impl Client {
     ) {
         let config = &self.inner.config;
         let mut targets = Target::group(call, round);
-        let mut sent: Vec<(usize, Ticket)> = Vec::new();
+        let mut sent = Sent::new();
         let mut shared = lock(&self.inner.shared);
         if let Err(e) = shared.ensure_poll() {
             for target in &mut targets {

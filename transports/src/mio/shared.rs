@@ -16,6 +16,7 @@ use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Error, RequestId, Response};
 use mio::event::Event;
 use mio::{Events, Poll, Registry, Token, Waker};
+use smallvec::SmallVec;
 
 use super::target::Target;
 use super::Adapter;
@@ -95,6 +96,9 @@ pub(super) struct Shared {
     idle_poll: Option<Poller>,
     /// When the poll in progress returns at the latest.
     poll_until: Option<Instant>,
+    /// The slot ids gone through by [`Shared::for_each_slot`], kept for
+    /// the next time.
+    slot_ids: Vec<SlotId>,
 }
 
 /// The poll and its event buffer, taken out by the thread polling.
@@ -146,6 +150,10 @@ pub(super) struct Ticket {
     id: RequestId,
 }
 
+/// A call's requests in flight, by index in the call: one inline, so that
+/// a one-request call allocates no list.
+pub(super) type Sent = SmallVec<[(usize, Ticket); 1]>;
+
 impl Shared {
     /// The servers of `router`, opened by `connector`; no connection yet,
     /// and no poll.
@@ -165,6 +173,7 @@ impl Shared {
             io: None,
             idle_poll: None,
             poll_until: None,
+            slot_ids: Vec::new(),
         }
     }
 
@@ -284,14 +293,14 @@ impl Shared {
 
     /// Send `quit` on every connection with nothing in flight and close it.
     pub(super) fn close_idle(&mut self) {
-        for slot in self.slot_ids() {
-            self.collect(slot);
-            if self.slots.get(&slot).is_some_and(Slot::is_idle) {
-                if let Some(idle) = self.slots.remove(&slot) {
+        self.for_each_slot(|shared, slot| {
+            shared.collect(slot);
+            if shared.slots.get(&slot).is_some_and(Slot::is_idle) {
+                if let Some(idle) = shared.slots.remove(&slot) {
                     idle.adapter.quit();
                 }
             }
-        }
+        });
     }
 
     // ---- calls ----
@@ -384,7 +393,7 @@ impl Shared {
     pub(super) fn queue<O: Operation>(
         &mut self,
         targets: &mut [Target],
-        sent: &mut Vec<(usize, Ticket)>,
+        sent: &mut Sent,
         topology: &Topology,
         call: &mut Call<O>,
         config: &ClientConfig,
@@ -539,8 +548,15 @@ impl Shared {
         }
     }
 
-    fn slot_ids(&self) -> Vec<SlotId> {
-        self.slots.keys().copied().collect()
+    /// Run `f` on each slot with a connection (`f` may drop it).
+    fn for_each_slot(&mut self, mut f: impl FnMut(&mut Shared, SlotId)) {
+        let mut ids = std::mem::take(&mut self.slot_ids);
+        ids.clear();
+        ids.extend(self.slots.keys().copied());
+        for &slot in &ids {
+            f(self, slot);
+        }
+        self.slot_ids = ids;
     }
 
     fn handle_event(&mut self, event: &Event) {
@@ -555,12 +571,12 @@ impl Shared {
     }
 
     fn handle_timeouts(&mut self, now: Instant) {
-        for slot in self.slot_ids() {
-            if let Some(current) = self.slots.get_mut(&slot) {
+        self.for_each_slot(|shared, slot| {
+            if let Some(current) = shared.slots.get_mut(&slot) {
                 current.adapter.handle_timeout(now);
             }
-            self.collect(slot);
-        }
+            shared.collect(slot);
+        });
     }
 
     /// The earliest deadline of any connection.

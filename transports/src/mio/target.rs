@@ -2,11 +2,11 @@
 //! far they got — waiting to be admitted, waiting for a probe of the
 //! server, or being queued on its connection.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use memwire_core::client::{Call, Operation, Round};
 use memwire_core::Error;
+use smallvec::SmallVec;
 
 use super::shared::Ticket;
 
@@ -28,34 +28,47 @@ enum Stage {
     Done,
 }
 
+/// The targets of a round: one server's inline, so that a one-server
+/// call allocates no list.
+pub(super) type Targets = SmallVec<[Target; 1]>;
+
 /// The commands of one round of a call for one server, by index in the
 /// call, not yet queued on the server's connection.
 #[derive(Debug)]
 pub(super) struct Target {
     server: usize,
     stage: Stage,
-    unsent: VecDeque<usize>,
+    /// The commands, in call order (one inline); those from `next` on are
+    /// not queued yet.
+    commands: SmallVec<[usize; 1]>,
+    next: usize,
 }
 
 impl Target {
     /// Group the commands of a round by server.
-    pub(super) fn group<O: Operation>(call: &Call<O>, round: Round) -> Vec<Target> {
-        let mut targets: Vec<Target> = Vec::new();
+    pub(super) fn group<O: Operation>(call: &Call<O>, round: Round) -> Targets {
+        let mut targets = Targets::new();
         for index in round {
             let server = call.dispatch(index).server;
             match targets.iter_mut().find(|t| t.server == server) {
-                Some(target) => target.unsent.push_back(index),
+                Some(target) => target.commands.push(index),
                 None => targets.push(Target {
                     server,
                     stage: Stage::Admit {
                         again: None,
                         refusal: None,
                     },
-                    unsent: VecDeque::from([index]),
+                    commands: SmallVec::from_elem(index, 1),
+                    next: 0,
                 }),
             }
         }
         targets
+    }
+
+    /// The commands not queued yet.
+    fn unsent(&self) -> &[usize] {
+        self.commands.get(self.next..).unwrap_or_default()
     }
 
     /// The server (its index in the call's router).
@@ -90,12 +103,12 @@ impl Target {
     /// Whether commands wait to be queued: for the router, or for room on
     /// the connection.
     pub(super) fn is_waiting(&self) -> bool {
-        matches!(self.stage, Stage::Admit { .. } | Stage::Send) && !self.unsent.is_empty()
+        matches!(self.stage, Stage::Admit { .. } | Stage::Send) && !self.unsent().is_empty()
     }
 
     /// Whether admitted commands wait for room on the connection.
     pub(super) fn is_sending(&self) -> bool {
-        matches!(self.stage, Stage::Send) && !self.unsent.is_empty()
+        matches!(self.stage, Stage::Send) && !self.unsent().is_empty()
     }
 
     /// The router refused the server while another caller probes it: ask
@@ -120,16 +133,21 @@ impl Target {
     /// The next command to queue, once admitted.
     pub(super) fn next_unsent(&mut self) -> Option<usize> {
         match self.stage {
-            Stage::Send => self.unsent.pop_front(),
+            Stage::Send => {
+                let index = self.unsent().first().copied()?;
+                self.next += 1;
+                Some(index)
+            }
             _ => None,
         }
     }
 
     /// Fail the commands not yet queued with `error`.
     pub(super) fn fail<O: Operation>(&mut self, call: &mut Call<O>, error: &Error) {
-        for index in self.unsent.drain(..) {
+        for &index in self.unsent() {
             call.complete(index, Err(error.clone()));
         }
+        self.next = self.commands.len();
         self.stage = Stage::Done;
     }
 

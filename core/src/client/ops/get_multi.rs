@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::expiry::Expiry;
 use crate::key;
 use crate::meta::MetaGet;
-use crate::request::{Command, Retrieve};
+use crate::request::{Command, Keys, Retrieve};
 use crate::response::{Response, Value};
 
 /// `get`/`gets`/`gat`/`gats` of many keys: the keys are grouped by owning
@@ -183,10 +183,8 @@ impl Operation for GetMulti {
                     self.plan_meta(server, addr, chunk, out);
                     continue;
                 }
-                let keys = chunk
-                    .iter()
-                    .filter_map(|&p| self.keys.get(p).cloned())
-                    .collect();
+                let mut keys = Keys::with_capacity(chunk.len());
+                keys.extend(chunk.iter().filter_map(|&p| self.keys.get(p).cloned()));
                 let command = Command::Retrieve(Retrieve {
                     keys,
                     cas: self.cas,
@@ -255,7 +253,9 @@ impl Operation for GetMulti {
     }
 
     fn finish(self) -> Result<Hits, Error> {
-        let values = self.hits.into_iter().flatten().collect();
+        // Sized once: collecting the hits would grow the list as it goes.
+        let mut values = Vec::with_capacity(self.hits.iter().flatten().count());
+        values.extend(self.hits.into_iter().flatten());
         Ok(Hits::new(values, self.failures))
     }
 
