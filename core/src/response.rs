@@ -186,6 +186,10 @@ pub struct ResponseParser {
     /// here (no shared copy of the caller's key to make), and the value's
     /// key is then the reply's own bytes.
     short_key: Option<ShortKey>,
+    /// No requested key holds a space or `\n`: a `VALUE` line that starts
+    /// with one is that key's, which [`ResponseParser::next_value_line`]
+    /// relies on.
+    plain_keys: bool,
 }
 
 /// Longest key [`ShortKey`] holds.
@@ -213,6 +217,18 @@ impl ShortKey {
     }
 }
 
+/// A `VALUE` line parsed by [`ResponseParser::next_value_line`].
+struct ValueLine {
+    /// The position of its `\n`.
+    newline: usize,
+    /// The index of the requested key it answers; `None` for the
+    /// [`ShortKey`].
+    key: Option<usize>,
+    flags: u32,
+    cas: Option<u64>,
+    len: usize,
+}
+
 /// Where a `VALUE` line's key starts.
 const VALUE_KEY_AT: usize = b"VALUE ".len();
 
@@ -229,6 +245,10 @@ impl ResponseParser {
     /// A parser for the reply to a request that expects `expect`, bounded by
     /// `config`'s limits.
     pub fn new(expect: Expect, config: &Config) -> Self {
+        let plain_keys = match &expect {
+            Expect::Values { keys, .. } => keys.iter().all(|k| is_plain(k)),
+            _ => false,
+        };
         ResponseParser {
             expect,
             max_line_len: config.max_line_len,
@@ -243,6 +263,7 @@ impl ResponseParser {
             next_key: 0,
             stats: Vec::new(),
             short_key: None,
+            plain_keys,
         }
     }
 
@@ -262,6 +283,9 @@ impl ResponseParser {
             }
         }
         let mut parser = ResponseParser::new(expect, config);
+        if let Some(short) = &short_key {
+            parser.plain_keys &= is_plain(short.get());
+        }
         parser.short_key = short_key;
         parser
     }
@@ -313,6 +337,13 @@ impl ResponseParser {
                 }
                 continue;
             }
+            if self.scanned == 0 {
+                if let Some(line) = self.next_value_line(input) {
+                    self.await_data(line.key, line.flags, line.cas, line.len);
+                    self.consume_line(input, line.newline)?;
+                    continue;
+                }
+            }
             let Some(newline) = self.find_line(input)? else {
                 return Ok(Status::Partial);
             };
@@ -329,25 +360,81 @@ impl ResponseParser {
             // Other lines are read in place, then dropped from the input.
             let line = input.get(..newline - 1).unwrap_or_default();
             let outcome = self.on_line(line)?;
-            match (&mut self.value, &self.short_key) {
-                (Some(header), Some(short)) if header.key.is_empty() => {
-                    // The value's key: the reply line's own bytes, which
-                    // `value_header` found equal to the short key.
-                    let mut line = input.split_to(newline + 1);
-                    let end = VALUE_KEY_AT + short.get().len();
-                    if line.len() < end {
-                        return Err(ProtocolError::UnrequestedKey(show_line(&line)));
-                    }
-                    line.truncate(end);
-                    line.advance(VALUE_KEY_AT);
-                    header.key = line.freeze();
-                }
-                _ => input.advance(newline + 1),
-            }
+            self.consume_line(input, newline)?;
             if let Some(reply) = outcome {
                 return Ok(Status::Complete(reply));
             }
         }
+    }
+
+    /// Drop the line ending at `newline` from the input, once handled. A
+    /// `VALUE` answering a [`ShortKey`] takes its key from the line.
+    fn consume_line(&mut self, input: &mut BytesMut, newline: usize) -> Result<(), ProtocolError> {
+        match (&mut self.value, &self.short_key) {
+            (Some(header), Some(short)) if header.key.is_empty() => {
+                // The value's key: the reply line's own bytes, found
+                // equal to the short key.
+                let mut line = input.split_to(newline + 1);
+                let end = VALUE_KEY_AT + short.get().len();
+                if line.len() < end {
+                    return Err(ProtocolError::UnrequestedKey(show_line(&line)));
+                }
+                line.truncate(end);
+                line.advance(VALUE_KEY_AT);
+                header.key = line.freeze();
+            }
+            _ => input.advance(newline + 1),
+        }
+        Ok(())
+    }
+
+    /// The fast path of a retrieval: a complete `VALUE` line at the front
+    /// of `input` answering the next requested key in order, with nothing
+    /// the general path would refuse, parsed in one pass. `None` for
+    /// anything else, which the general path then parses (and judges).
+    fn next_value_line(&self, input: &[u8]) -> Option<ValueLine> {
+        let Expect::Values { keys, cas } = &self.expect else {
+            return None;
+        };
+        if !self.plain_keys || !self.answered.is_empty() {
+            return None;
+        }
+        let (expected, key) = match &self.short_key {
+            Some(short) if self.values.is_empty() => (short.get(), None),
+            Some(_) => return None,
+            None => (&keys.get(self.next_key)?[..], Some(self.next_key)),
+        };
+        if expected.is_empty() {
+            return None;
+        }
+        let rest = input
+            .strip_prefix(b"VALUE ")?
+            .strip_prefix(expected)?
+            .strip_prefix(b" ")?;
+        let (flags, rest) = leading_u64(rest)?;
+        let (len, rest) = leading_u64(rest.strip_prefix(b" ")?)?;
+        let (cas, rest) = match (rest, *cas) {
+            ([b' ', rest @ ..], true) => {
+                let (c, rest) = leading_u64(rest)?;
+                (Some(c), rest)
+            }
+            (rest, false) => (None, rest),
+            _ => return None,
+        };
+        let rest = rest.strip_prefix(b"\r\n")?;
+        let newline = input.len().checked_sub(rest.len())?.checked_sub(1)?;
+        if newline > self.max_line_len.saturating_add(1) {
+            return None;
+        }
+        Some(ValueLine {
+            newline,
+            key,
+            flags: u32::try_from(flags).ok()?,
+            cas,
+            len: usize::try_from(len)
+                .ok()
+                .filter(|&l| l <= self.max_value_len)?,
+        })
     }
 
     /// The position of the `\n` ending the next complete line of `input`
@@ -525,13 +612,7 @@ impl ResponseParser {
             if key != short.get() || !self.values.is_empty() || key.is_empty() {
                 return Err(ProtocolError::UnrequestedKey(show_line(key)));
             }
-            self.values.reserve_exact(1);
-            self.data = Some(len);
-            self.value = Some(ValueHeader {
-                key: Bytes::new(),
-                flags,
-                cas: cas_unique,
-            });
+            self.await_data(None, flags, cas_unique, len);
             return Ok(());
         }
         // The key must answer a requested key not answered yet. memcached
@@ -567,21 +648,28 @@ impl ResponseParser {
         if let Some(done) = self.answered.get_mut(i) {
             *done = true;
         }
-        self.next_key = i + 1;
-        let Some(key) = keys.get(i).cloned() else {
-            return Err(ProtocolError::UnrequestedKey(show_line(key)));
-        };
-        if self.values.is_empty() {
-            self.values.reserve_exact(keys.len().saturating_sub(i));
-        }
-        let header = ValueHeader {
-            key,
-            flags,
-            cas: cas_unique,
+        self.await_data(Some(i), flags, cas_unique, len);
+        Ok(())
+    }
+
+    /// A `VALUE` line answered requested key `key` (by index; `None` for
+    /// the [`ShortKey`], taken from the line): await its data block.
+    fn await_data(&mut self, key: Option<usize>, flags: u32, cas: Option<u64>, len: usize) {
+        let key = match (key, &self.expect) {
+            (Some(i), Expect::Values { keys, .. }) => {
+                self.next_key = i + 1;
+                if self.values.is_empty() {
+                    self.values.reserve_exact(keys.len().saturating_sub(i));
+                }
+                keys.get(i).cloned().unwrap_or_default()
+            }
+            _ => {
+                self.values.reserve_exact(1);
+                Bytes::new()
+            }
         };
         self.data = Some(len);
-        self.value = Some(header);
-        Ok(())
+        self.value = Some(ValueHeader { key, flags, cas });
     }
 
     /// `STAT <name> <value>`; the value may hold spaces.
@@ -624,6 +712,12 @@ fn field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
+/// Whether `key` holds no space and no `\n`, so that a line starting
+/// with it followed by a space holds exactly it as its first field.
+fn is_plain(key: &[u8]) -> bool {
+    memchr::memchr2(b' ', b'\n', key).is_none()
+}
+
 /// Which of `keys` the `values` answered, when they answered in request
 /// order: each the first open key at or after the previous one's (as
 /// [`ResponseParser`] picks them), so they are found again the same way.
@@ -643,6 +737,14 @@ fn answered_in_order(keys: &[Bytes], values: &[Value]) -> Vec<bool> {
         next += i + 1;
     }
     answered
+}
+
+/// The decimal `u64` at the front of `s` (as [`parse_u64`] reads it),
+/// and the rest after its digits.
+fn leading_u64(s: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = s.iter().take(21).take_while(|b| b.is_ascii_digit()).count();
+    let (number, rest) = s.split_at_checked(digits)?;
+    Some((parse_u64(number)?, rest))
 }
 
 /// A strict decimal `u64`: digits only, no sign, no overflow.
