@@ -172,11 +172,8 @@ pub struct ResponseParser {
     /// The meta `VA` reply whose data block is awaited.
     meta: Option<MetaReply>,
     values: Vec<Value>,
-    /// Which requested keys a `VALUE` has answered. Empty while every
-    /// answer came in request order (as memcached answers): the keys
-    /// answered are then exactly those before `next_key` that a value
-    /// took, and a key at or after it is still open. Built on the first
-    /// answer out of order (from a proxy such as twemproxy).
+    /// Which requested keys a `VALUE` has answered: empty until one has,
+    /// then one entry per key. An answered key has moved into its value.
     answered: Vec<bool>,
     /// Where the search for the next `VALUE`'s key starts: after the last
     /// key answered.
@@ -290,7 +287,8 @@ impl ResponseParser {
         parser
     }
 
-    /// What this parser expects.
+    /// What this parser expects. A retrieval's keys move into the values
+    /// that answer them as they arrive: an answered key reads empty here.
     pub fn expect(&self) -> &Expect {
         &self.expect
     }
@@ -396,7 +394,7 @@ impl ResponseParser {
         let Expect::Values { keys, cas } = &self.expect else {
             return None;
         };
-        if !self.plain_keys || !self.answered.is_empty() {
+        if !self.plain_keys || !self.is_open(self.next_key) {
             return None;
         }
         let (expected, key) = match &self.short_key {
@@ -621,47 +619,35 @@ impl ResponseParser {
         // not, so any order is taken — but never a key that was not asked
         // for, nor one answered more often than it was asked for.
         let start = self.next_key.min(keys.len());
-        let ahead = if self.answered.is_empty() {
-            // In order so far: every key from `start` on is open.
-            keys.get(start..)
-                .and_then(|rest| rest.iter().position(|k| k[..] == *key))
-                .map(|i| start + i)
-        } else {
-            None
+        let open = |i: &usize| self.is_open(*i) && keys.get(*i).is_some_and(|k| k[..] == *key);
+        let Some(i) = (start..keys.len()).chain(0..start).find(open) else {
+            return Err(ProtocolError::UnrequestedKey(show_line(key)));
         };
-        let i = match ahead {
-            Some(i) => i,
-            None => {
-                if self.answered.is_empty() {
-                    self.answered = answered_in_order(keys, &self.values);
-                }
-                let open = |i: &usize| {
-                    keys.get(*i).is_some_and(|k| k[..] == *key)
-                        && self.answered.get(*i) == Some(&false)
-                };
-                match (start..keys.len()).chain(0..start).find(open) {
-                    Some(i) => i,
-                    None => return Err(ProtocolError::UnrequestedKey(show_line(key))),
-                }
-            }
-        };
-        if let Some(done) = self.answered.get_mut(i) {
-            *done = true;
-        }
         self.await_data(Some(i), flags, cas_unique, len);
         Ok(())
     }
 
+    /// Whether requested key `i` is still unanswered.
+    fn is_open(&self, i: usize) -> bool {
+        self.answered.get(i) != Some(&true)
+    }
+
     /// A `VALUE` line answered requested key `key` (by index; `None` for
-    /// the [`ShortKey`], taken from the line): await its data block.
+    /// the [`ShortKey`], taken from the line): await its data block. The
+    /// key moves out of the request into the value (it cannot be answered
+    /// twice), so that no shared copy of it is made.
     fn await_data(&mut self, key: Option<usize>, flags: u32, cas: Option<u64>, len: usize) {
-        let key = match (key, &self.expect) {
+        let key = match (key, &mut self.expect) {
             (Some(i), Expect::Values { keys, .. }) => {
                 self.next_key = i + 1;
-                if self.values.is_empty() {
+                if self.answered.is_empty() {
+                    self.answered = vec![false; keys.len()];
                     self.values.reserve_exact(keys.len().saturating_sub(i));
                 }
-                keys.get(i).cloned().unwrap_or_default()
+                if let Some(done) = self.answered.get_mut(i) {
+                    *done = true;
+                }
+                keys.get_mut(i).map(std::mem::take).unwrap_or_default()
             }
             _ => {
                 self.values.reserve_exact(1);
@@ -716,27 +702,6 @@ fn field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
 /// with it followed by a space holds exactly it as its first field.
 fn is_plain(key: &[u8]) -> bool {
     memchr::memchr2(b' ', b'\n', key).is_none()
-}
-
-/// Which of `keys` the `values` answered, when they answered in request
-/// order: each the first open key at or after the previous one's (as
-/// [`ResponseParser`] picks them), so they are found again the same way.
-fn answered_in_order(keys: &[Bytes], values: &[Value]) -> Vec<bool> {
-    let mut answered = vec![false; keys.len()];
-    let mut next = 0;
-    for v in values {
-        let Some(i) = keys
-            .get(next..)
-            .and_then(|rest| rest.iter().position(|k| *k == v.key))
-        else {
-            break;
-        };
-        if let Some(done) = answered.get_mut(next + i) {
-            *done = true;
-        }
-        next += i + 1;
-    }
-    answered
 }
 
 /// The decimal `u64` at the front of `s` (as [`parse_u64`] reads it),
