@@ -337,8 +337,7 @@ impl ResponseParser {
             }
             if self.scanned == 0 {
                 if let Some(line) = self.next_value_line(input) {
-                    self.await_data(line.key, line.flags, line.cas, line.len);
-                    self.consume_line(input, line.newline)?;
+                    self.take_value(input, line)?;
                     continue;
                 }
             }
@@ -384,6 +383,38 @@ impl ResponseParser {
             _ => input.advance(newline + 1),
         }
         Ok(())
+    }
+
+    /// Consume a `VALUE` line found by [`ResponseParser::next_value_line`]
+    /// and, when its data block has arrived whole, the value.
+    fn take_value(&mut self, input: &mut BytesMut, line: ValueLine) -> Result<(), ProtocolError> {
+        let start = line.newline + 1;
+        let block = line.len.saturating_add(2);
+        let whole = start
+            .checked_add(line.len)
+            .and_then(|end| input.get(end..end.checked_add(2)?))
+            == Some(&b"\r\n"[..]);
+        match line.key {
+            Some(i) if whole => {
+                let key = self.answer(i);
+                input.advance(start);
+                // The one split of a value: its data, without copying.
+                let mut data = input.split_to(block);
+                data.truncate(line.len);
+                self.values.push(Value {
+                    key,
+                    flags: line.flags,
+                    cas: line.cas,
+                    data: data.freeze(),
+                });
+                Ok(())
+            }
+            _ => {
+                let key = line.key.map(|i| self.answer(i)).unwrap_or_default();
+                self.await_data(key, line.flags, line.cas, line.len);
+                self.consume_line(input, line.newline)
+            }
+        }
     }
 
     /// The fast path of a retrieval: a complete `VALUE` line at the front
@@ -610,7 +641,7 @@ impl ResponseParser {
             if key != short.get() || !self.values.is_empty() || key.is_empty() {
                 return Err(ProtocolError::UnrequestedKey(show_line(key)));
             }
-            self.await_data(None, flags, cas_unique, len);
+            self.await_data(Bytes::new(), flags, cas_unique, len);
             return Ok(());
         }
         // The key must answer a requested key not answered yet. memcached
@@ -623,7 +654,8 @@ impl ResponseParser {
         let Some(i) = (start..keys.len()).chain(0..start).find(open) else {
             return Err(ProtocolError::UnrequestedKey(show_line(key)));
         };
-        self.await_data(Some(i), flags, cas_unique, len);
+        let key = self.answer(i);
+        self.await_data(key, flags, cas_unique, len);
         Ok(())
     }
 
@@ -632,28 +664,30 @@ impl ResponseParser {
         self.answered.get(i) != Some(&true)
     }
 
-    /// A `VALUE` line answered requested key `key` (by index; `None` for
-    /// the [`ShortKey`], taken from the line): await its data block. The
-    /// key moves out of the request into the value (it cannot be answered
-    /// twice), so that no shared copy of it is made.
-    fn await_data(&mut self, key: Option<usize>, flags: u32, cas: Option<u64>, len: usize) {
-        let key = match (key, &mut self.expect) {
-            (Some(i), Expect::Values { keys, .. }) => {
-                self.next_key = i + 1;
-                if self.answered.is_empty() {
-                    self.answered = vec![false; keys.len()];
-                    self.values.reserve_exact(keys.len().saturating_sub(i));
-                }
-                if let Some(done) = self.answered.get_mut(i) {
-                    *done = true;
-                }
-                keys.get_mut(i).map(std::mem::take).unwrap_or_default()
-            }
-            _ => {
-                self.values.reserve_exact(1);
-                Bytes::new()
-            }
+    /// Requested key `i` is answered: the key, moved out of the request
+    /// (it cannot be answered twice) so that no shared copy of it is made.
+    fn answer(&mut self, i: usize) -> Bytes {
+        let Expect::Values { keys, .. } = &mut self.expect else {
+            return Bytes::new();
         };
+        self.next_key = i + 1;
+        if self.answered.is_empty() {
+            self.answered = vec![false; keys.len()];
+            self.values.reserve_exact(keys.len().saturating_sub(i));
+        }
+        if let Some(done) = self.answered.get_mut(i) {
+            *done = true;
+        }
+        keys.get_mut(i).map(std::mem::take).unwrap_or_default()
+    }
+
+    /// A `VALUE` line for `key` (empty for the [`ShortKey`], taken from
+    /// the line): await its data block.
+    fn await_data(&mut self, key: Bytes, flags: u32, cas: Option<u64>, len: usize) {
+        if self.values.capacity() == 0 {
+            // A short key's one value: room for just it.
+            self.values.reserve_exact(1);
+        }
         self.data = Some(len);
         self.value = Some(ValueHeader { key, flags, cas });
     }
@@ -704,12 +738,23 @@ fn is_plain(key: &[u8]) -> bool {
     memchr::memchr2(b' ', b'\n', key).is_none()
 }
 
-/// The decimal `u64` at the front of `s` (as [`parse_u64`] reads it),
-/// and the rest after its digits.
+/// The decimal number at the front of `s`, of at most 19 digits (so
+/// that it cannot overflow), and the rest after its digits; `None` when
+/// `s` does not start with a digit or the digits may go on.
 fn leading_u64(s: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = s.iter().take(21).take_while(|b| b.is_ascii_digit()).count();
-    let (number, rest) = s.split_at_checked(digits)?;
-    Some((parse_u64(number)?, rest))
+    let mut n = 0u64;
+    for (i, &b) in s.iter().enumerate().take(20) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return if i == 0 { None } else { Some((n, s.get(i..)?)) };
+        }
+        if i == 19 {
+            break;
+        }
+        // At most 19 digits: below 10^19 < u64::MAX.
+        n = n * 10 + u64::from(digit);
+    }
+    None
 }
 
 /// A strict decimal `u64`: digits only, no sign, no overflow.
