@@ -735,7 +735,7 @@ fn field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
 /// Whether `key` holds no space and no `\n`, so that a line starting
 /// with it followed by a space holds exactly it as its first field.
 fn is_plain(key: &[u8]) -> bool {
-    memchr::memchr2(b' ', b'\n', key).is_none()
+    !key.iter().any(|&b| b == b' ' || b == b'\n')
 }
 
 /// The decimal number at the front of `s`, of at most 19 digits (so
