@@ -177,11 +177,8 @@ pub struct ResponseParser {
     /// The meta `VA` reply whose data block is awaited.
     meta: Option<MetaReply>,
     values: Values,
-    /// Which requested keys a `VALUE` has answered. Empty while every
-    /// answer came in request order (as memcached answers): the keys
-    /// answered are then exactly those before `next_key` that a value
-    /// took, and a key at or after it is still open. Built on the first
-    /// answer out of order (from a proxy such as twemproxy).
+    /// Which requested keys a `VALUE` has answered: empty until one has,
+    /// then one entry per key. An answered key has moved into its value.
     answered: Vec<bool>,
     /// Where the search for the next `VALUE`'s key starts: after the last
     /// key answered.
@@ -191,6 +188,10 @@ pub struct ResponseParser {
     /// here (no shared copy of the caller's key to make), and the value's
     /// key is then the reply's own bytes.
     short_key: Option<ShortKey>,
+    /// No requested key holds a space or `\n`: a `VALUE` line that starts
+    /// with one is that key's, which [`ResponseParser::next_value_line`]
+    /// relies on.
+    plain_keys: bool,
 }
 
 /// Longest key [`ShortKey`] holds.
@@ -218,6 +219,18 @@ impl ShortKey {
     }
 }
 
+/// A `VALUE` line parsed by [`ResponseParser::next_value_line`].
+struct ValueLine {
+    /// The position of its `\n`.
+    newline: usize,
+    /// The index of the requested key it answers; `None` for the
+    /// [`ShortKey`].
+    key: Option<usize>,
+    flags: u32,
+    cas: Option<u64>,
+    len: usize,
+}
+
 /// Where a `VALUE` line's key starts.
 const VALUE_KEY_AT: usize = b"VALUE ".len();
 
@@ -234,6 +247,10 @@ impl ResponseParser {
     /// A parser for the reply to a request that expects `expect`, bounded by
     /// `config`'s limits.
     pub fn new(expect: Expect, config: &Config) -> Self {
+        let plain_keys = match &expect {
+            Expect::Values { keys, .. } => keys.iter().all(|k| is_plain(k)),
+            _ => false,
+        };
         ResponseParser {
             expect,
             max_line_len: config.max_line_len,
@@ -248,6 +265,7 @@ impl ResponseParser {
             next_key: 0,
             stats: Vec::new(),
             short_key: None,
+            plain_keys,
         }
     }
 
@@ -267,11 +285,15 @@ impl ResponseParser {
             }
         }
         let mut parser = ResponseParser::new(expect, config);
+        if let Some(short) = &short_key {
+            parser.plain_keys &= is_plain(short.get());
+        }
         parser.short_key = short_key;
         parser
     }
 
-    /// What this parser expects.
+    /// What this parser expects. A retrieval's keys move into the values
+    /// that answer them as they arrive: an answered key reads empty here.
     pub fn expect(&self) -> &Expect {
         &self.expect
     }
@@ -318,6 +340,12 @@ impl ResponseParser {
                 }
                 continue;
             }
+            if self.scanned == 0 {
+                if let Some(line) = self.next_value_line(input) {
+                    self.take_value(input, line)?;
+                    continue;
+                }
+            }
             let Some(newline) = self.find_line(input)? else {
                 return Ok(Status::Partial);
             };
@@ -334,25 +362,113 @@ impl ResponseParser {
             // Other lines are read in place, then dropped from the input.
             let line = input.get(..newline - 1).unwrap_or_default();
             let outcome = self.on_line(line)?;
-            match (&mut self.value, &self.short_key) {
-                (Some(header), Some(short)) if header.key.is_empty() => {
-                    // The value's key: the reply line's own bytes, which
-                    // `value_header` found equal to the short key.
-                    let mut line = input.split_to(newline + 1);
-                    let end = VALUE_KEY_AT + short.get().len();
-                    if line.len() < end {
-                        return Err(ProtocolError::UnrequestedKey(show_line(&line)));
-                    }
-                    line.truncate(end);
-                    line.advance(VALUE_KEY_AT);
-                    header.key = line.freeze();
-                }
-                _ => input.advance(newline + 1),
-            }
+            self.consume_line(input, newline)?;
             if let Some(reply) = outcome {
                 return Ok(Status::Complete(reply));
             }
         }
+    }
+
+    /// Drop the line ending at `newline` from the input, once handled. A
+    /// `VALUE` answering a [`ShortKey`] takes its key from the line.
+    fn consume_line(&mut self, input: &mut BytesMut, newline: usize) -> Result<(), ProtocolError> {
+        match (&mut self.value, &self.short_key) {
+            (Some(header), Some(short)) if header.key.is_empty() => {
+                // The value's key: the reply line's own bytes, found
+                // equal to the short key.
+                let mut line = input.split_to(newline + 1);
+                let end = VALUE_KEY_AT + short.get().len();
+                if line.len() < end {
+                    return Err(ProtocolError::UnrequestedKey(show_line(&line)));
+                }
+                line.truncate(end);
+                line.advance(VALUE_KEY_AT);
+                header.key = line.freeze();
+            }
+            _ => input.advance(newline + 1),
+        }
+        Ok(())
+    }
+
+    /// Consume a `VALUE` line found by [`ResponseParser::next_value_line`]
+    /// and, when its data block has arrived whole, the value.
+    fn take_value(&mut self, input: &mut BytesMut, line: ValueLine) -> Result<(), ProtocolError> {
+        let start = line.newline + 1;
+        let block = line.len.saturating_add(2);
+        let whole = start
+            .checked_add(line.len)
+            .and_then(|end| input.get(end..end.checked_add(2)?))
+            == Some(&b"\r\n"[..]);
+        match line.key {
+            Some(i) if whole => {
+                let key = self.answer(i);
+                input.advance(start);
+                // The one split of a value: its data, without copying.
+                let mut data = input.split_to(block);
+                data.truncate(line.len);
+                self.values.push(Value {
+                    key,
+                    flags: line.flags,
+                    cas: line.cas,
+                    data: data.freeze(),
+                });
+                Ok(())
+            }
+            _ => {
+                let key = line.key.map(|i| self.answer(i)).unwrap_or_default();
+                self.await_data(key, line.flags, line.cas, line.len);
+                self.consume_line(input, line.newline)
+            }
+        }
+    }
+
+    /// The fast path of a retrieval: a complete `VALUE` line at the front
+    /// of `input` answering the next requested key in order, with nothing
+    /// the general path would refuse, parsed in one pass. `None` for
+    /// anything else, which the general path then parses (and judges).
+    fn next_value_line(&self, input: &[u8]) -> Option<ValueLine> {
+        let Expect::Values { keys, cas } = &self.expect else {
+            return None;
+        };
+        if !self.plain_keys || !self.is_open(self.next_key) {
+            return None;
+        }
+        let (expected, key) = match &self.short_key {
+            Some(short) if self.values.is_empty() => (short.get(), None),
+            Some(_) => return None,
+            None => (&keys.get(self.next_key)?[..], Some(self.next_key)),
+        };
+        if expected.is_empty() {
+            return None;
+        }
+        let rest = input
+            .strip_prefix(b"VALUE ")?
+            .strip_prefix(expected)?
+            .strip_prefix(b" ")?;
+        let (flags, rest) = leading_u64(rest)?;
+        let (len, rest) = leading_u64(rest.strip_prefix(b" ")?)?;
+        let (cas, rest) = match (rest, *cas) {
+            ([b' ', rest @ ..], true) => {
+                let (c, rest) = leading_u64(rest)?;
+                (Some(c), rest)
+            }
+            (rest, false) => (None, rest),
+            _ => return None,
+        };
+        let rest = rest.strip_prefix(b"\r\n")?;
+        let newline = input.len().checked_sub(rest.len())?.checked_sub(1)?;
+        if newline > self.max_line_len.saturating_add(1) {
+            return None;
+        }
+        Some(ValueLine {
+            newline,
+            key,
+            flags: u32::try_from(flags).ok()?,
+            cas,
+            len: usize::try_from(len)
+                .ok()
+                .filter(|&l| l <= self.max_value_len)?,
+        })
     }
 
     /// The position of the `\n` ending the next complete line of `input`
@@ -530,13 +646,7 @@ impl ResponseParser {
             if key != short.get() || !self.values.is_empty() || key.is_empty() {
                 return Err(ProtocolError::UnrequestedKey(show_line(key)));
             }
-            self.values.reserve_exact(1);
-            self.data = Some(len);
-            self.value = Some(ValueHeader {
-                key: Bytes::new(),
-                flags,
-                cas: cas_unique,
-            });
+            self.await_data(Bytes::new(), flags, cas_unique, len);
             return Ok(());
         }
         // The key must answer a requested key not answered yet. memcached
@@ -545,48 +655,42 @@ impl ResponseParser {
         // not, so any order is taken — but never a key that was not asked
         // for, nor one answered more often than it was asked for.
         let start = self.next_key.min(keys.len());
-        let ahead = if self.answered.is_empty() {
-            // In order so far: every key from `start` on is open.
-            keys.get(start..)
-                .and_then(|rest| rest.iter().position(|k| k[..] == *key))
-                .map(|i| start + i)
-        } else {
-            None
+        let open = |i: &usize| self.is_open(*i) && keys.get(*i).is_some_and(|k| k[..] == *key);
+        let Some(i) = (start..keys.len()).chain(0..start).find(open) else {
+            return Err(ProtocolError::UnrequestedKey(show_line(key)));
         };
-        let i = match ahead {
-            Some(i) => i,
-            None => {
-                if self.answered.is_empty() {
-                    self.answered = answered_in_order(keys, &self.values);
-                }
-                let open = |i: &usize| {
-                    keys.get(*i).is_some_and(|k| k[..] == *key)
-                        && self.answered.get(*i) == Some(&false)
-                };
-                match (start..keys.len()).chain(0..start).find(open) {
-                    Some(i) => i,
-                    None => return Err(ProtocolError::UnrequestedKey(show_line(key))),
-                }
-            }
+        let key = self.answer(i);
+        self.await_data(key, flags, cas_unique, len);
+        Ok(())
+    }
+
+    /// Whether requested key `i` is still unanswered.
+    fn is_open(&self, i: usize) -> bool {
+        self.answered.get(i) != Some(&true)
+    }
+
+    /// Requested key `i` is answered: the key, moved out of the request
+    /// (it cannot be answered twice) so that no shared copy of it is made.
+    fn answer(&mut self, i: usize) -> Bytes {
+        let Expect::Values { keys, .. } = &mut self.expect else {
+            return Bytes::new();
         };
+        self.next_key = i + 1;
+        if self.answered.is_empty() {
+            self.answered = vec![false; keys.len()];
+            self.values.reserve_exact(keys.len().saturating_sub(i));
+        }
         if let Some(done) = self.answered.get_mut(i) {
             *done = true;
         }
-        self.next_key = i + 1;
-        let Some(key) = keys.get(i).cloned() else {
-            return Err(ProtocolError::UnrequestedKey(show_line(key)));
-        };
-        if self.values.is_empty() {
-            self.values.reserve_exact(keys.len().saturating_sub(i));
-        }
-        let header = ValueHeader {
-            key,
-            flags,
-            cas: cas_unique,
-        };
+        keys.get_mut(i).map(std::mem::take).unwrap_or_default()
+    }
+
+    /// A `VALUE` line for `key` (empty for the [`ShortKey`], taken from
+    /// the line): await its data block.
+    fn await_data(&mut self, key: Bytes, flags: u32, cas: Option<u64>, len: usize) {
         self.data = Some(len);
-        self.value = Some(header);
-        Ok(())
+        self.value = Some(ValueHeader { key, flags, cas });
     }
 
     /// `STAT <name> <value>`; the value may hold spaces.
@@ -629,25 +733,29 @@ fn field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
-/// Which of `keys` the `values` answered, when they answered in request
-/// order: each the first open key at or after the previous one's (as
-/// [`ResponseParser`] picks them), so they are found again the same way.
-fn answered_in_order(keys: &[Bytes], values: &[Value]) -> Vec<bool> {
-    let mut answered = vec![false; keys.len()];
-    let mut next = 0;
-    for v in values {
-        let Some(i) = keys
-            .get(next..)
-            .and_then(|rest| rest.iter().position(|k| *k == v.key))
-        else {
-            break;
-        };
-        if let Some(done) = answered.get_mut(next + i) {
-            *done = true;
+/// Whether `key` holds no space and no `\n`, so that a line starting
+/// with it followed by a space holds exactly it as its first field.
+fn is_plain(key: &[u8]) -> bool {
+    !key.iter().any(|&b| b == b' ' || b == b'\n')
+}
+
+/// The decimal number at the front of `s`, of at most 19 digits (so
+/// that it cannot overflow), and the rest after its digits; `None` when
+/// `s` does not start with a digit or the digits may go on.
+fn leading_u64(s: &[u8]) -> Option<(u64, &[u8])> {
+    let mut n = 0u64;
+    for (i, &b) in s.iter().enumerate().take(20) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return if i == 0 { None } else { Some((n, s.get(i..)?)) };
         }
-        next += i + 1;
+        if i == 19 {
+            break;
+        }
+        // At most 19 digits: below 10^19 < u64::MAX.
+        n = n * 10 + u64::from(digit);
     }
-    answered
+    None
 }
 
 /// A strict decimal `u64`: digits only, no sign, no overflow.

@@ -1,7 +1,7 @@
 //! [`Keys`]: the keys of one retrieval, the first held inline.
 
 use std::fmt;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 
 use bytes::Bytes;
 use smallvec::SmallVec;
@@ -53,6 +53,12 @@ impl Deref for Keys {
 
     fn deref(&self) -> &[Bytes] {
         &self.0
+    }
+}
+
+impl DerefMut for Keys {
+    fn deref_mut(&mut self) -> &mut [Bytes] {
+        &mut self.0
     }
 }
 
