@@ -441,10 +441,7 @@ impl ResponseParser {
         if expected.is_empty() {
             return None;
         }
-        let rest = input
-            .strip_prefix(b"VALUE ")?
-            .strip_prefix(expected)?
-            .strip_prefix(b" ")?;
+        let rest = strip_key(input.strip_prefix(b"VALUE ")?, expected)?.strip_prefix(b" ")?;
         let (flags, rest) = leading_u64(rest)?;
         let (len, rest) = leading_u64(rest.strip_prefix(b" ")?)?;
         let (cas, rest) = match (rest, *cas) {
@@ -737,6 +734,14 @@ fn field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
 /// with it followed by a space holds exactly it as its first field.
 fn is_plain(key: &[u8]) -> bool {
     !key.iter().any(|&b| b == b' ' || b == b'\n')
+}
+
+/// `s` after `key`, if it starts with it: compared inline (keys are
+/// short; a call to `memcmp` costs more).
+fn strip_key<'a>(s: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let (head, rest) = s.split_at_checked(key.len())?;
+    let differ = head.iter().zip(key).fold(0, |acc, (a, b)| acc | (a ^ b));
+    (differ == 0).then_some(rest)
 }
 
 /// The decimal number at the front of `s`, of at most 19 digits (so

@@ -136,6 +136,34 @@ fn retrieval_replies() {
 }
 
 #[test]
+fn the_fast_path_for_values_judges_as_the_general_path() {
+    // Numbers of 20 digits are left to the general path, and read by it.
+    let e = values(&["k"], true);
+    assert_eq!(
+        ok(
+            &e,
+            b"VALUE k 00000000000000000001 1 00000000000000000002\r\nx\r\nEND\r\n"
+        ),
+        Response::Values(vec![value("k", 1, Some(2), b"x")].into())
+    );
+    // A requested key holding a space: the line's key is its first field.
+    let e = values(&["a b"], false);
+    assert!(matches!(
+        violation(&e, b"VALUE a b 0 1\r\nx\r\nEND\r\n"),
+        ProtocolError::UnexpectedLine { .. }
+    ));
+    // Answered keys move into their values; the rest stay requested.
+    let e = values(&["a", "b", "c"], false);
+    let mut parser = ResponseParser::new(e, &config());
+    let mut input = BytesMut::from(&b"VALUE b 0 1\r\n2\r\nVALUE a 0 1\r\n1\r\n"[..]);
+    assert!(matches!(parser.parse(&mut input), Ok(Status::Partial)));
+    let Expect::Values { keys, .. } = parser.expect() else {
+        panic!()
+    };
+    assert_eq!(keys[..], [Bytes::new(), Bytes::new(), Bytes::from("c")]);
+}
+
+#[test]
 fn retrieval_values_share_the_input_allocation() {
     let mut parser = ResponseParser::new(values(&["k"], false), &config());
     let mut input = BytesMut::from(&b"VALUE k 0 5\r\nhello\r\nEND\r\n"[..]);
