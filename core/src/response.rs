@@ -173,7 +173,8 @@ pub struct ResponseParser {
     meta: Option<MetaReply>,
     values: Vec<Value>,
     /// Which requested keys a `VALUE` has answered: empty until one has,
-    /// then one entry per key. An answered key has moved into its value.
+    /// then one entry per key (none for a single key: it is answered once
+    /// `next_key` is past it). An answered key has moved into its value.
     answered: Vec<bool>,
     /// Where the search for the next `VALUE`'s key starts: after the last
     /// key answered.
@@ -658,7 +659,9 @@ impl ResponseParser {
 
     /// Whether requested key `i` is still unanswered.
     fn is_open(&self, i: usize) -> bool {
-        self.answered.get(i) != Some(&true)
+        self.answered
+            .get(i)
+            .map_or(i >= self.next_key, |done| !done)
     }
 
     /// Requested key `i` is answered: the key, moved out of the request
@@ -667,11 +670,13 @@ impl ResponseParser {
         let Expect::Values { keys, .. } = &mut self.expect else {
             return Bytes::new();
         };
-        self.next_key = i + 1;
-        if self.answered.is_empty() {
-            self.answered = vec![false; keys.len()];
+        if self.values.capacity() == 0 {
             self.values.reserve_exact(keys.len().saturating_sub(i));
         }
+        if self.answered.is_empty() && keys.len() > 1 {
+            self.answered = vec![false; keys.len()];
+        }
+        self.next_key = i + 1;
         if let Some(done) = self.answered.get_mut(i) {
             *done = true;
         }
