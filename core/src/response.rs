@@ -178,7 +178,8 @@ pub struct ResponseParser {
     meta: Option<MetaReply>,
     values: Values,
     /// Which requested keys a `VALUE` has answered: empty until one has,
-    /// then one entry per key. An answered key has moved into its value.
+    /// then one entry per key (none for a single key: it is answered once
+    /// `next_key` is past it). An answered key has moved into its value.
     answered: Vec<bool>,
     /// Where the search for the next `VALUE`'s key starts: after the last
     /// key answered.
@@ -663,7 +664,9 @@ impl ResponseParser {
 
     /// Whether requested key `i` is still unanswered.
     fn is_open(&self, i: usize) -> bool {
-        self.answered.get(i) != Some(&true)
+        self.answered
+            .get(i)
+            .map_or(i >= self.next_key, |done| !done)
     }
 
     /// Requested key `i` is answered: the key, moved out of the request
@@ -672,11 +675,15 @@ impl ResponseParser {
         let Expect::Values { keys, .. } = &mut self.expect else {
             return Bytes::new();
         };
-        self.next_key = i + 1;
-        if self.answered.is_empty() {
-            self.answered = vec![false; keys.len()];
+        if self.values.is_empty() {
+            // The first answer: room for it and every key after it (one
+            // is held inline).
             self.values.reserve_exact(keys.len().saturating_sub(i));
         }
+        if self.answered.is_empty() && keys.len() > 1 {
+            self.answered = vec![false; keys.len()];
+        }
+        self.next_key = i + 1;
         if let Some(done) = self.answered.get_mut(i) {
             *done = true;
         }
