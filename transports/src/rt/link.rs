@@ -104,7 +104,9 @@ impl Link {
         deadline: Instant,
     ) -> Poll<Result<RequestId, Error>> {
         let mut st = lock(&self.state);
-        if st.ended {
+        // Poisoned but not yet ended (the driver has still to see it): the
+        // same error as after the end — a TLS or login failure as it is.
+        if st.ended || st.conn.is_poisoned() {
             return Poll::Ready(Err(st.failure()));
         }
         if st.conn.in_flight() >= st.max_in_flight {
@@ -438,5 +440,35 @@ impl Driver<'_> {
         // Busy: let other tasks run, then carry on.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use memwire_core::{Config, TlsErrorKind};
+
+    use super::*;
+
+    /// A caller that reaches a link whose TLS session just failed, before
+    /// its driver has ended it, gets the TLS error as it is (naming the
+    /// server), not "poisoned by an earlier failure".
+    #[test]
+    fn a_link_failed_but_not_ended_refuses_with_its_failure() {
+        let addr: ServerAddr = "127.0.0.1:11211".parse().unwrap();
+        let link = Link::new(addr, Connection::new(Config::default()), 8);
+        let refused = Error::Tls {
+            server: "127.0.0.1:11211".into(),
+            kind: TlsErrorKind::ClientCertRefused,
+            message: "certificate required".into(),
+        };
+        lock(&link.state).conn.handle_failure(refused.clone());
+        let config = Config::default();
+        let get = Command::from(Command::get("k"));
+        let mut cx = Context::from_waker(Waker::noop());
+        let sent = link.poll_submit(&mut cx, get.check(&config).unwrap(), Instant::now());
+        match sent {
+            Poll::Ready(Err(e)) => assert_eq!(e.to_string(), refused.to_string()),
+            other => panic!("{other:?}"),
+        }
     }
 }
