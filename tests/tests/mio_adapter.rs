@@ -249,7 +249,7 @@ fn never_blocks_on_a_frozen_server() {
                 .expect("queued"),
         );
         assert!(
-            started.elapsed() < Duration::from_millis(200),
+            started.elapsed() < Duration::from_secs(1),
             "send blocked for {:?}",
             started.elapsed()
         );
@@ -258,7 +258,7 @@ fn never_blocks_on_a_frozen_server() {
     assert_eq!(mc.interest(), Some(Interest::READABLE | Interest::WRITABLE));
     let started = Instant::now();
     assert!(lp.turn(&mut mc, Duration::ZERO).is_empty());
-    assert!(started.elapsed() < Duration::from_millis(200));
+    assert!(started.elapsed() < Duration::from_secs(1));
 
     freeze(&server, "-CONT");
     let done = lp.collect(&mut mc, ids.len(), Duration::from_secs(20));
