@@ -159,6 +159,7 @@ impl Conn {
         }
     }
 
+    #[inline]
     fn take(&mut self, id: RequestId) -> Option<Result<Response, Error>> {
         if let Some(i) = self.stash.iter().position(|(done, _)| *done == id) {
             return Some(self.stash.swap_remove(i).1);

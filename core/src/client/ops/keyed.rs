@@ -98,16 +98,19 @@ impl<T: FromResponse> Operation for Keyed<T> {
         Ok(())
     }
 
+    #[inline]
     fn complete(&mut self, index: usize, result: Result<Response, Error>) {
         if index > 0 {
             // The no-op after a quiet write: its reply says nothing of the
             // write, which has completed by then.
             return;
         }
-        self.state = State::Done(match &self.back {
-            Some(back) => translate::back(back, result),
-            None => result,
-        });
+        // The reply moves once: it is large.
+        let Some(back) = &self.back else {
+            self.state = State::Done(result);
+            return;
+        };
+        self.state = State::Done(translate::back(back, result));
     }
 
     fn finish(self) -> Result<T, Error> {
