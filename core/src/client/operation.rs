@@ -252,6 +252,7 @@ impl<O: Operation> Call<O> {
     /// the call is dropped counts as abandoned.
     pub fn next_round(&mut self, now: Instant, deadline: Instant) -> Round {
         let due = match std::mem::take(&mut self.unsent) {
+            0 if self.due.is_empty() => return Round(Indexes::All(0..0)),
             0 => {
                 let due = std::mem::take(&mut self.due);
                 for &index in &due {

@@ -425,17 +425,24 @@ impl Topology {
         }
     }
 
-    /// The rounds of `call`, begun at `started`: per round, one connection
-    /// per server involved, every request written before any reply is
-    /// read.
+    /// The rounds of `call`, begun at `started` (`probed`: after probes
+    /// that took their time): per round, one connection per server
+    /// involved, every request written before any reply is read.
     fn run<O: Operation>(
         &self,
         call: &mut Call<O>,
         (started, deadline): (Instant, Instant),
+        probed: bool,
         config: &ClientConfig,
     ) {
         for number in 0.. {
-            let round = call.next_round(Instant::now(), deadline);
+            // The first round follows the start at once, unless probes
+            // took their time.
+            let now = match number {
+                0 if !probed => started,
+                _ => Instant::now(),
+            };
+            let round = call.next_round(now, deadline);
             if round.is_empty() {
                 break;
             }
@@ -499,15 +506,18 @@ impl Topology {
     }
 
     /// Probe the down servers an ejecting router hands out (their keys go
-    /// elsewhere meanwhile, so nothing else would bring them back).
-    fn run_due_probes(&self, now: Instant, deadline: Instant, config: &ClientConfig) {
-        for server in self.router.due_probes(now) {
+    /// elsewhere meanwhile, so nothing else would bring them back); whether
+    /// there were any.
+    fn run_due_probes(&self, now: Instant, deadline: Instant, config: &ClientConfig) -> bool {
+        let due = self.router.due_probes(now);
+        for &server in &due {
             if let (Ok(conn), Some(pool)) =
                 (self.probe(server, deadline, config), self.pools.get(server))
             {
                 pool.put_back(conn);
             }
         }
+        !due.is_empty()
     }
 }
 
@@ -523,13 +533,13 @@ impl Commands for Client {
         let started = Instant::now();
         let deadline = started + config.io_timeout;
         let topology = self.topology();
-        topology.run_due_probes(started, deadline, config);
+        let probed = topology.run_due_probes(started, deadline, config);
         // Run where it was planned, by reference: a call may be large to
         // move.
         let mut call = plan_buffer::start(op, &topology.router);
         let _span = call.as_ref().ok().map(crate::trace::enter);
         if let Ok(call) = &mut call {
-            topology.run(call, (started, deadline), config);
+            topology.run(call, (started, deadline), probed, config);
         }
         match call {
             Ok(call) => plan_buffer::finish(call),
