@@ -500,7 +500,13 @@ impl Connection {
     /// `n` bytes of [`Connection::pending_output`] were written.
     pub fn advance_output(&mut self, n: usize) {
         let n = n.min(self.output.len());
-        self.output.advance(n);
+        if n == self.output.len() {
+            // All written: the buffer starts over from its beginning (an
+            // advanced buffer would move its bytes back to make room).
+            self.output.clear();
+        } else {
+            self.output.advance(n);
+        }
         if let Some(counters) = &self.counters {
             counters.sent(n);
         }
