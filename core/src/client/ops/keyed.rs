@@ -113,6 +113,7 @@ impl<T: FromResponse> Operation for Keyed<T> {
         self.state = State::Done(translate::back(back, result));
     }
 
+    #[inline]
     fn finish(self) -> Result<T, Error> {
         // Every planned command completes before `finish`; `Closed` only
         // if a transport broke that rule.
