@@ -622,6 +622,7 @@ impl Connection {
 
     /// The next finished request, in the order they finished.
     #[must_use]
+    #[inline]
     pub fn poll_response(&mut self) -> Option<Completion> {
         self.completions.pop_front()
     }

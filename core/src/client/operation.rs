@@ -317,6 +317,7 @@ impl<O: Operation> Call<O> {
     }
 
     /// Report the reply (or failure) of command `index`.
+    #[inline]
     pub fn complete(&mut self, index: usize, result: Result<Response, Error>) {
         self.count(index, &result);
         if let Err(e) = &result {
