@@ -294,11 +294,13 @@ impl Connection {
     }
 
     /// Whether the connection is unusable and must be replaced.
+    #[inline]
     pub fn is_poisoned(&self) -> bool {
         self.dead.is_some()
     }
 
     /// Whether there are bytes to write.
+    #[inline]
     pub fn wants_write(&self) -> bool {
         !self.output.is_empty()
     }
@@ -307,11 +309,13 @@ impl Connection {
     /// in flight. A quiet meta request counts: it completes when its reply
     /// or a later request's arrives, so end a batch of them with `mn`
     /// ([`Command::meta_noop`]) or it waits for its deadline.
+    #[inline]
     pub fn wants_read(&self) -> bool {
         self.dead.is_none() && self.pending.iter().any(|p| !p.quiet)
     }
 
     /// Number of requests awaiting a reply (abandoned ones included).
+    #[inline]
     pub fn in_flight(&self) -> usize {
         self.pending.iter().filter(|p| !p.quiet).count()
     }
@@ -380,6 +384,7 @@ impl Connection {
     /// # Errors
     ///
     /// As [`Connection::send`].
+    #[inline]
     pub fn send_checked(
         &mut self,
         command: CheckedCommand<'_>,
@@ -498,6 +503,7 @@ impl Connection {
     }
 
     /// `n` bytes of [`Connection::pending_output`] were written.
+    #[inline]
     pub fn advance_output(&mut self, n: usize) {
         let n = n.min(self.output.len());
         if n == self.output.len() {
@@ -564,6 +570,7 @@ impl Connection {
     /// assert_eq!(&v[0].data[..], b"hi");
     /// # Ok::<(), memwire_core::Error>(())
     /// ```
+    #[inline]
     pub fn input_buffer(&mut self) -> &mut [u8] {
         if self.spare.len() < MIN_READ {
             self.grow_spare(MIN_READ);
@@ -574,6 +581,7 @@ impl Connection {
     /// `n` bytes were read into the start of
     /// [`Connection::input_buffer`]: parse them. Completed replies become
     /// available from [`Connection::poll_response`].
+    #[inline]
     pub fn commit_input(&mut self, n: usize) {
         if self.dead.is_some() {
             return;
