@@ -134,9 +134,6 @@ struct Pending {
     abandoned: bool,
     /// A `noreply` request: it completed at send; only an error can follow.
     quiet: bool,
-    /// A quiet meta request: the outcome its silence means. It completes
-    /// with it when a later request's reply arrives first.
-    silent: Option<MetaReply>,
     /// The opaque token its reply must carry (meta requests).
     opaque: Option<Opaque>,
     /// The batch of quiet requests it belongs to (see `Connection::batch`).
@@ -149,8 +146,30 @@ struct Pending {
 impl Pending {
     /// Whether the server may send nothing for this request.
     fn may_be_silent(&self) -> bool {
-        self.quiet || self.silent.is_some()
+        self.quiet || self.is_silent_meta()
     }
+
+    /// A quiet meta request, which completes with the outcome its silence
+    /// means ([`Pending::silent`]) when a later request's reply arrives
+    /// first.
+    fn is_silent_meta(&self) -> bool {
+        matches!(self.parser.expect(), Expect::Meta(m) if m.may_be_silent())
+    }
+
+    /// The outcome the silence of a quiet meta request means.
+    fn silent(&self) -> Option<MetaReply> {
+        match self.parser.expect() {
+            Expect::Meta(m) => m.silent_outcome(),
+            _ => None,
+        }
+    }
+}
+
+/// What is left to report of a request once it left the queue.
+struct Retired {
+    id: RequestId,
+    quiet: bool,
+    abandoned: bool,
 }
 
 /// The sans-IO state of one connection to one memcached server.
@@ -275,11 +294,13 @@ impl Connection {
     }
 
     /// Whether the connection is unusable and must be replaced.
+    #[inline]
     pub fn is_poisoned(&self) -> bool {
         self.dead.is_some()
     }
 
     /// Whether there are bytes to write.
+    #[inline]
     pub fn wants_write(&self) -> bool {
         !self.output.is_empty()
     }
@@ -288,11 +309,13 @@ impl Connection {
     /// in flight. A quiet meta request counts: it completes when its reply
     /// or a later request's arrives, so end a batch of them with `mn`
     /// ([`Command::meta_noop`]) or it waits for its deadline.
+    #[inline]
     pub fn wants_read(&self) -> bool {
         self.dead.is_none() && self.pending.iter().any(|p| !p.quiet)
     }
 
     /// Number of requests awaiting a reply (abandoned ones included).
+    #[inline]
     pub fn in_flight(&self) -> usize {
         self.pending.iter().filter(|p| !p.quiet).count()
     }
@@ -361,6 +384,7 @@ impl Connection {
     /// # Errors
     ///
     /// As [`Connection::send`].
+    #[inline]
     pub fn send_checked(
         &mut self,
         command: CheckedCommand<'_>,
@@ -426,23 +450,9 @@ impl Connection {
                         result: Ok(Response::Sent),
                     });
                 }
-                let silent = match &expect {
-                    Expect::Meta(m) => m.silent_outcome(),
-                    _ => None,
-                };
-                let pending = Pending {
-                    id,
-                    parser: ResponseParser::with_keys(expect, keys, &self.config),
-                    deadline: if quiet { None } else { deadline },
-                    abandoned: false,
-                    quiet,
-                    silent,
-                    opaque,
-                    batch: self.batch,
-                    claimed: false,
-                };
-                if pending.may_be_silent() {
-                    if let Some(o) = &pending.opaque {
+                let batch = self.batch;
+                if quiet || matches!(&expect, Expect::Meta(m) if m.may_be_silent()) {
+                    if let Some(o) = &opaque {
                         *self.batch_opaques.entry(o.clone()).or_default() += 1;
                     }
                 } else {
@@ -450,7 +460,17 @@ impl Connection {
                     self.batch += 1;
                     self.batch_opaques.clear();
                 }
-                self.pending.push_back(pending);
+                // Built in the call: the request is large.
+                self.pending.push_back(Pending {
+                    id,
+                    parser: ResponseParser::with_keys(expect, keys, &self.config),
+                    deadline: if quiet { None } else { deadline },
+                    abandoned: false,
+                    quiet,
+                    opaque,
+                    batch,
+                    claimed: false,
+                });
             }
         }
         Ok(id)
@@ -483,9 +503,16 @@ impl Connection {
     }
 
     /// `n` bytes of [`Connection::pending_output`] were written.
+    #[inline]
     pub fn advance_output(&mut self, n: usize) {
         let n = n.min(self.output.len());
-        self.output.advance(n);
+        if n == self.output.len() {
+            // All written: the buffer starts over from its beginning (an
+            // advanced buffer would move its bytes back to make room).
+            self.output.clear();
+        } else {
+            self.output.advance(n);
+        }
         if let Some(counters) = &self.counters {
             counters.sent(n);
         }
@@ -543,6 +570,7 @@ impl Connection {
     /// assert_eq!(&v[0].data[..], b"hi");
     /// # Ok::<(), memwire_core::Error>(())
     /// ```
+    #[inline]
     pub fn input_buffer(&mut self) -> &mut [u8] {
         if self.spare.len() < MIN_READ {
             self.grow_spare(MIN_READ);
@@ -553,6 +581,7 @@ impl Connection {
     /// `n` bytes were read into the start of
     /// [`Connection::input_buffer`]: parse them. Completed replies become
     /// available from [`Connection::poll_response`].
+    #[inline]
     pub fn commit_input(&mut self, n: usize) {
         if self.dead.is_some() {
             return;
@@ -601,6 +630,7 @@ impl Connection {
 
     /// The next finished request, in the order they finished.
     #[must_use]
+    #[inline]
     pub fn poll_response(&mut self) -> Option<Completion> {
         self.completions.pop_front()
     }
@@ -682,7 +712,7 @@ impl Connection {
                         }
                     }
                 }
-            } else if head.silent.is_some() && !self.attribute() {
+            } else if head.is_silent_meta() && !self.attribute() {
                 return;
             }
             let Some(owner) = self.pending.get_mut(self.ahead) else {
@@ -692,8 +722,7 @@ impl Connection {
                 Ok(Status::Partial) => return,
                 Ok(Status::Complete(result)) => {
                     self.complete_silent_ahead();
-                    if let Some(done) = self.pending.pop_front() {
-                        self.leave_batch(&done);
+                    if let Some(done) = self.retire_front() {
                         if done.quiet {
                             self.noreply_error = result.err();
                         } else if !done.abandoned {
@@ -717,11 +746,11 @@ impl Connection {
     /// ahead of it that got no reply had their silent outcome.
     fn complete_silent_ahead(&mut self) {
         for _ in 0..std::mem::take(&mut self.ahead) {
-            let Some(p) = self.pending.pop_front() else {
+            let silent = self.pending.front().and_then(Pending::silent);
+            let Some(p) = self.retire_front() else {
                 break;
             };
-            self.leave_batch(&p);
-            if let (Some(silent), false) = (p.silent, p.abandoned) {
+            if let (Some(silent), false) = (silent, p.abandoned) {
                 self.completions.push_back(Completion {
                     id: p.id,
                     result: Ok(Response::Meta(silent)),
@@ -848,13 +877,16 @@ impl Connection {
         }
     }
 
-    /// A request leaves the queue: forget its token if it is in the open
-    /// batch.
-    fn leave_batch(&mut self, p: &Pending) {
-        if p.batch != self.batch || !p.may_be_silent() {
-            return;
-        }
-        if let Some(o) = &p.opaque {
+    /// The oldest request leaves the queue, dropped in place (it is
+    /// large): its token is forgotten if it is in the open batch.
+    fn retire_front(&mut self) -> Option<Retired> {
+        let p = self.pending.front()?;
+        let retired = Retired {
+            id: p.id,
+            quiet: p.quiet,
+            abandoned: p.abandoned,
+        };
+        if let (true, Some(o)) = (p.batch == self.batch && p.may_be_silent(), &p.opaque) {
             if let Some(n) = self.batch_opaques.get_mut(o) {
                 *n -= 1;
                 if *n == 0 {
@@ -862,6 +894,8 @@ impl Connection {
                 }
             }
         }
+        self.pending.drain(..1);
+        Some(retired)
     }
 
     /// Make the connection unusable for `cause`. Pending requests for which

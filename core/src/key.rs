@@ -71,7 +71,13 @@ pub fn validate(key: &[u8]) -> Result<(), KeyError> {
     if key.len() > MAX_KEY_LEN {
         return Err(KeyError::TooLong { len: key.len() });
     }
-    match key.iter().position(|&b| b <= b' ' || b == 0x7f) {
+    let bad = |b: u8| b <= b' ' || b == 0x7f;
+    // Checked in one pass without branches (keys are short); the position
+    // only for an invalid key.
+    if !key.iter().fold(false, |any, &b| any | bad(b)) {
+        return Ok(());
+    }
+    match key.iter().position(|&b| bad(b)) {
         Some(position) => Err(KeyError::InvalidByte {
             byte: key.get(position).copied().unwrap_or_default(),
             position,

@@ -247,6 +247,7 @@ struct ValueHeader {
 impl ResponseParser {
     /// A parser for the reply to a request that expects `expect`, bounded by
     /// `config`'s limits.
+    #[inline]
     pub fn new(expect: Expect, config: &Config) -> Self {
         let plain_keys = match &expect {
             Expect::Values { keys, .. } => keys.iter().all(|k| is_plain(k)),
@@ -273,6 +274,7 @@ impl ResponseParser {
     /// [`ResponseParser::new`] for a request sent by reference: a
     /// retrieval's [`Expect::Values`] has no keys yet, and gets `keys`
     /// (one short key is held inline rather than shared).
+    #[inline]
     pub(crate) fn with_keys(mut expect: Expect, keys: &[Bytes], config: &Config) -> Self {
         let mut short_key = None;
         if let Expect::Values { keys: expected, .. } = &mut expect {

@@ -14,6 +14,7 @@ thread_local! {
 }
 
 /// [`Call::start`], planning into this thread's spare list.
+#[inline]
 pub(crate) fn start<O: Operation>(op: O, router: &Router) -> Result<Call<O>, O::Output> {
     let buffer = SPARE.try_with(Cell::take).unwrap_or_default();
     Call::start_reusing(op, router, buffer)
@@ -22,6 +23,7 @@ pub(crate) fn start<O: Operation>(op: O, router: &Router) -> Result<Call<O>, O::
 /// [`Call::finish`], keeping the call's list for this thread's next call
 /// (an async call may finish on another thread than it started: either
 /// thread's spare serves).
+#[inline]
 pub(crate) fn finish<O: Operation>(call: Call<O>) -> O::Output {
     let (output, buffer) = call.finish_reusing();
     if buffer.capacity() <= KEEP {

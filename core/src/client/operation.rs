@@ -24,11 +24,13 @@ enum Indexes {
 
 impl Round {
     /// Whether the round has no command: the call is done.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// How many commands the round has.
+    #[inline]
     pub fn len(&self) -> usize {
         match &self.0 {
             Indexes::All(r) => r.len(),
@@ -40,6 +42,7 @@ impl Round {
 impl Iterator for Round {
     type Item = usize;
 
+    #[inline]
     fn next(&mut self) -> Option<usize> {
         match &mut self.0 {
             Indexes::All(r) => r.next(),
@@ -47,6 +50,7 @@ impl Iterator for Round {
         }
     }
 
+    #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.len(), Some(self.len()))
     }
@@ -200,35 +204,43 @@ impl<O: Operation> Call<O> {
     /// # Errors
     ///
     /// As [`Call::start`].
+    #[inline]
     pub fn start_reusing(
-        mut op: O,
+        op: O,
         router: &Router,
         mut buffer: Vec<Dispatch>,
     ) -> Result<Call<O>, O::Output> {
         buffer.clear();
-        let mut dispatches = buffer;
-        let limits = *router.limits();
-        let planned = op.plan(router, &mut dispatches).and_then(|()| {
-            if op.checks_plan().is_none() {
-                for d in &dispatches {
-                    d.command.validate(&limits)?;
-                }
+        // Planned in place: an operation may be large to move.
+        let mut call = Call {
+            op,
+            dispatches: buffer,
+            limits: *router.limits(),
+            due: Vec::new(),
+            unsent: 0,
+            retried: Vec::new(),
+            retry_reads: router.retries_reads(),
+            ledger: Ledger::new(router.meters().clone()),
+        };
+        match call.plan(router) {
+            Ok(()) => {
+                call.unsent = call.dispatches.len();
+                Ok(call)
             }
-            Ok(())
-        });
-        match planned {
-            Ok(()) => Ok(Call {
-                op,
-                due: Vec::new(),
-                unsent: dispatches.len(),
-                dispatches,
-                limits,
-                retried: Vec::new(),
-                retry_reads: router.retries_reads(),
-                ledger: Ledger::new(router.meters().clone()),
-            }),
-            Err(e) => Err(op.fail(e)),
+            Err(e) => Err(call.op.fail(e)),
         }
+    }
+
+    /// Plan the operation into the call's list, and check what it
+    /// planned unless it vouches for that.
+    fn plan(&mut self, router: &Router) -> Result<(), Error> {
+        self.op.plan(router, &mut self.dispatches)?;
+        if self.op.checks_plan().is_none() {
+            for d in &self.dispatches {
+                d.command.validate(&self.limits)?;
+            }
+        }
+        Ok(())
     }
 
     /// The commands to send now, by index (empty once the call is done):
@@ -240,6 +252,7 @@ impl<O: Operation> Call<O> {
     /// the call is dropped counts as abandoned.
     pub fn next_round(&mut self, now: Instant, deadline: Instant) -> Round {
         let due = match std::mem::take(&mut self.unsent) {
+            0 if self.due.is_empty() => return Round(Indexes::All(0..0)),
             0 => {
                 let due = std::mem::take(&mut self.due);
                 for &index in &due {
@@ -304,6 +317,7 @@ impl<O: Operation> Call<O> {
     }
 
     /// Report the reply (or failure) of command `index`.
+    #[inline]
     pub fn complete(&mut self, index: usize, result: Result<Response, Error>) {
         self.count(index, &result);
         if let Err(e) = &result {
@@ -358,6 +372,7 @@ impl<O: Operation> Call<O> {
 
     /// [`Call::finish`], handing back the call's list of commands, emptied,
     /// to plan a later call into ([`Call::start_reusing`]).
+    #[inline]
     pub fn finish_reusing(self) -> (O::Output, Vec<Dispatch>) {
         let mut dispatches = self.dispatches;
         dispatches.clear();

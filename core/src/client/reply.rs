@@ -47,7 +47,7 @@ impl FromResponse for Option<Value> {
     fn from_response(response: Response) -> Result<Self, Error> {
         match response {
             // The parser only accepts values for the requested key.
-            Response::Values(values) => Ok(values.into_iter().next()),
+            Response::Values(values) => Ok(values.into_first()),
             other => Err(mismatch(&other, "retrieval")),
         }
     }

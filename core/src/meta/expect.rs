@@ -72,15 +72,18 @@ impl MetaExpect {
     /// What the silence of a quiet request means: a miss for `mg`, success
     /// for `ms`, `md` and `ma`. `None` when the request is not quiet.
     pub fn silent_outcome(&self) -> Option<MetaReply> {
-        if !self.quiet {
+        if !self.may_be_silent() {
             return None;
         }
-        match self.kind {
-            MetaKind::Get => Some(MetaReply::implied(MetaStatus::Miss)),
-            MetaKind::Set | MetaKind::Delete | MetaKind::Arithmetic => {
-                Some(MetaReply::implied(MetaStatus::Done))
-            }
-            MetaKind::Debug | MetaKind::NoOp => None,
-        }
+        Some(MetaReply::implied(match self.kind {
+            MetaKind::Get => MetaStatus::Miss,
+            _ => MetaStatus::Done,
+        }))
+    }
+
+    /// Whether the server may send nothing: the request is quiet and its
+    /// silence means an outcome ([`MetaExpect::silent_outcome`]).
+    pub(crate) fn may_be_silent(&self) -> bool {
+        self.quiet && !matches!(self.kind, MetaKind::Debug | MetaKind::NoOp)
     }
 }

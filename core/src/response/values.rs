@@ -47,6 +47,13 @@ impl Values {
         self.0.reserve_exact(additional);
     }
 
+    /// The first value, if any (the others dropped), without an iterator.
+    pub(crate) fn into_first(self) -> Option<Value> {
+        let mut values = self.0;
+        values.truncate(1);
+        values.pop()
+    }
+
     /// The values as a `Vec` (allocates when one was held inline).
     pub fn into_vec(self) -> Vec<Value> {
         self.0.into_vec()

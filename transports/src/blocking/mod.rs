@@ -425,46 +425,31 @@ impl Topology {
         }
     }
 
-    /// Probe the down servers an ejecting router hands out (their keys go
-    /// elsewhere meanwhile, so nothing else would bring them back).
-    fn run_due_probes(&self, now: Instant, deadline: Instant, config: &ClientConfig) {
-        for server in self.router.due_probes(now) {
-            if let (Ok(conn), Some(pool)) =
-                (self.probe(server, deadline, config), self.pools.get(server))
-            {
-                pool.put_back(conn);
-            }
-        }
-    }
-}
-
-impl Commands for Client {
-    /// Per round, one connection per server involved, every request
-    /// written before any reply is read; all rounds within one deadline.
-    fn execute<O>(&self, op: O) -> O::Output
-    where
-        O: Operation + Send,
-        O::Output: Send,
-    {
-        let config = &self.inner.config;
-        let started = Instant::now();
-        let deadline = started + config.io_timeout;
-        let topology = self.topology();
-        topology.run_due_probes(started, deadline, config);
-        let mut call = match plan_buffer::start(op, &topology.router) {
-            Ok(call) => call,
-            Err(refused) => return refused,
-        };
-        let _span = crate::trace::enter(&call);
+    /// The rounds of `call`, begun at `started` (`probed`: after probes
+    /// that took their time): per round, one connection per server
+    /// involved, every request written before any reply is read.
+    fn run<O: Operation>(
+        &self,
+        call: &mut Call<O>,
+        (started, deadline): (Instant, Instant),
+        probed: bool,
+        config: &ClientConfig,
+    ) {
         for number in 0.. {
-            let round = call.next_round(Instant::now(), deadline);
+            // The first round follows the start at once, unless probes
+            // took their time.
+            let now = match number {
+                0 if !probed => started,
+                _ => Instant::now(),
+            };
+            let round = call.next_round(now, deadline);
             if round.is_empty() {
                 break;
             }
             if round.len() == 1 {
                 // One command (any keyed operation): no lists to keep.
                 for index in round {
-                    topology.run_one(&mut call, index, number, (started, deadline), config);
+                    self.run_one(call, index, number, (started, deadline), config);
                 }
                 continue;
             }
@@ -475,11 +460,11 @@ impl Commands for Client {
                 let server = dispatch.server;
                 let position = match sessions.iter().position(|s| s.server == server) {
                     Some(p) => p,
-                    None => match topology.open(
+                    None => match self.open(
                         server,
                         (started, deadline),
                         config,
-                        Liveness::of(&dispatch.command, number, &topology.router),
+                        Liveness::of(&dispatch.command, number, &self.router),
                     ) {
                         Ok(conn) => {
                             sessions.push(Session {
@@ -515,10 +500,51 @@ impl Commands for Client {
                 call.complete(index, result);
             }
             for session in sessions {
-                topology.release(session, started);
+                self.release(session, started);
             }
         }
-        plan_buffer::finish(call)
+    }
+
+    /// Probe the down servers an ejecting router hands out (their keys go
+    /// elsewhere meanwhile, so nothing else would bring them back); whether
+    /// there were any.
+    fn run_due_probes(&self, now: Instant, deadline: Instant, config: &ClientConfig) -> bool {
+        let due = self.router.due_probes(now);
+        for &server in &due {
+            if let (Ok(conn), Some(pool)) =
+                (self.probe(server, deadline, config), self.pools.get(server))
+            {
+                pool.put_back(conn);
+            }
+        }
+        !due.is_empty()
+    }
+}
+
+impl Commands for Client {
+    /// Per round, one connection per server involved, every request
+    /// written before any reply is read; all rounds within one deadline.
+    fn execute<O>(&self, op: O) -> O::Output
+    where
+        O: Operation + Send,
+        O::Output: Send,
+    {
+        let config = &self.inner.config;
+        let started = Instant::now();
+        let deadline = started + config.io_timeout;
+        let topology = self.topology();
+        let probed = topology.run_due_probes(started, deadline, config);
+        // Run where it was planned, by reference: a call may be large to
+        // move.
+        let mut call = plan_buffer::start(op, &topology.router);
+        let _span = call.as_ref().ok().map(crate::trace::enter);
+        if let Ok(call) = &mut call {
+            topology.run(call, (started, deadline), probed, config);
+        }
+        match call {
+            Ok(call) => plan_buffer::finish(call),
+            Err(refused) => refused,
+        }
     }
 
     fn router(&self) -> Arc<Router> {

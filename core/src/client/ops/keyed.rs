@@ -31,19 +31,26 @@ use crate::response::Response;
 /// ```
 #[derive(Debug)]
 pub struct Keyed<T> {
-    command: Option<Command>,
-    result: Option<Result<Response, Error>>,
+    state: State,
     /// How the reply reads back, when the command went in meta form.
     back: Option<Back>,
     _output: PhantomData<fn() -> T>,
+}
+
+/// Where a [`Keyed`] is: its command, then its reply (one or the other,
+/// so that the operation moves cheaply).
+#[derive(Debug)]
+enum State {
+    Unplanned(Command),
+    Planned,
+    Done(Result<Response, Error>),
 }
 
 impl<T: FromResponse> Keyed<T> {
     /// The operation for `command`, which must address exactly one key.
     pub fn new(command: impl Into<Command>) -> Keyed<T> {
         Keyed {
-            command: Some(command.into()),
-            result: None,
+            state: State::Unplanned(command.into()),
             back: None,
             _output: PhantomData,
         }
@@ -54,10 +61,13 @@ impl<T: FromResponse> Operation for Keyed<T> {
     type Output = Result<T, Error>;
 
     fn plan(&mut self, router: &Router, out: &mut Vec<Dispatch>) -> Result<(), Error> {
-        let command = self
-            .command
-            .take()
-            .ok_or(Error::InvalidArgument("an operation is planned once"))?;
+        let command = match std::mem::replace(&mut self.state, State::Planned) {
+            State::Unplanned(command) => command,
+            other => {
+                self.state = other;
+                return Err(Error::InvalidArgument("an operation is planned once"));
+            }
+        };
         let [key] = command.keys() else {
             return Err(Error::InvalidArgument(
                 "a keyed operation addresses exactly one key",
@@ -88,22 +98,29 @@ impl<T: FromResponse> Operation for Keyed<T> {
         Ok(())
     }
 
+    #[inline]
     fn complete(&mut self, index: usize, result: Result<Response, Error>) {
         if index > 0 {
             // The no-op after a quiet write: its reply says nothing of the
             // write, which has completed by then.
             return;
         }
-        self.result = Some(match &self.back {
-            Some(back) => translate::back(back, result),
-            None => result,
-        });
+        // The reply moves once: it is large.
+        let Some(back) = &self.back else {
+            self.state = State::Done(result);
+            return;
+        };
+        self.state = State::Done(translate::back(back, result));
     }
 
+    #[inline]
     fn finish(self) -> Result<T, Error> {
         // Every planned command completes before `finish`; `Closed` only
         // if a transport broke that rule.
-        T::from_response(self.result.unwrap_or(Err(Error::Closed))?)
+        match self.state {
+            State::Done(result) => T::from_response(result?),
+            _ => Err(Error::Closed),
+        }
     }
 
     fn fail(self, error: Error) -> Result<T, Error> {
