@@ -10,10 +10,9 @@ use crate::net::wire::Wire;
 use crate::net::Stream;
 use crate::Connector;
 
-/// A socket timeout within this of the time left is left as it is (and the
-/// read that follows a write takes the time left at the write): a deadline
-/// may pass up to this late, never early, and a request costs no
-/// `setsockopt` calls and one clock read in the common case.
+/// A socket timeout within this of the time left is left as it is: a
+/// deadline may pass up to this late, never early, and a request costs no
+/// `setsockopt` calls in the common case.
 const TIMEOUT_SLACK: Duration = Duration::from_millis(5);
 
 /// A connected socket and its protocol state. Dropped (never reused) once
@@ -35,11 +34,6 @@ pub(crate) struct Conn {
 /// when it is unset or differs by more than [`TIMEOUT_SLACK`].
 fn needs_update(current: Option<Duration>, remaining: Duration) -> bool {
     !current.is_some_and(|t| t <= remaining + TIMEOUT_SLACK && t + TIMEOUT_SLACK >= remaining)
-}
-
-/// The time left until `deadline`.
-fn time_left(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
 }
 
 impl Conn {
@@ -70,17 +64,18 @@ impl Conn {
                 return Err(cause.clone());
             }
             if self.wire.wants_write(&self.proto) {
-                self.write_some(time_left(deadline))?;
+                self.write_some(deadline)?;
             } else if self.wire.is_open() {
                 return Ok(());
             } else {
-                self.read_some(time_left(deadline))?;
+                self.read_some(deadline)?;
             }
         }
     }
 
-    /// One write of what the wire has for the socket, within `remaining`.
-    fn write_some(&mut self, remaining: Duration) -> Result<(), Error> {
+    /// One write of what the wire has for the socket, by `deadline`.
+    fn write_some(&mut self, deadline: Instant) -> Result<(), Error> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(Error::Timeout);
         }
@@ -95,8 +90,9 @@ impl Conn {
         Ok(())
     }
 
-    /// One read into the wire, within `remaining`.
-    fn read_some(&mut self, remaining: Duration) -> Result<(), Error> {
+    /// One read into the wire, by `deadline`.
+    fn read_some(&mut self, deadline: Instant) -> Result<(), Error> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(Error::Timeout);
         }
@@ -150,28 +146,17 @@ impl Conn {
         self.proto.handle_timeout(Instant::now().max(deadline));
     }
 
-    /// Write everything queued, by `deadline`; the time that was left at
-    /// the last write, if there was one. Failures are recorded in the
+    /// Write everything queued, by `deadline`. Failures are recorded in the
     /// protocol state (every pending request fails); they surface from
     /// [`Conn::wait`].
-    pub(crate) fn flush(&mut self, deadline: Instant) -> Option<Duration> {
-        let mut last = None;
+    pub(crate) fn flush(&mut self, deadline: Instant) {
         while self.wire.wants_write(&self.proto) && !self.proto.is_poisoned() {
-            let remaining = time_left(deadline);
-            last = Some(remaining);
-            match self.write_some(remaining) {
+            match self.write_some(deadline) {
                 Ok(()) => {}
-                Err(Error::Timeout) => {
-                    self.expire(deadline);
-                    break;
-                }
-                Err(e) => {
-                    self.proto.handle_failure(e);
-                    break;
-                }
+                Err(Error::Timeout) => return self.expire(deadline),
+                Err(e) => return self.proto.handle_failure(e),
             }
         }
-        last
     }
 
     #[inline]
@@ -191,9 +176,7 @@ impl Conn {
     /// Write what is queued, then read until request `id` completes or the
     /// deadline passes.
     pub(crate) fn wait(&mut self, id: RequestId, deadline: Instant) -> Result<Response, Error> {
-        // The first read follows the write at once: the time left at the
-        // write serves.
-        let mut written = self.flush(deadline);
+        self.flush(deadline);
         loop {
             if let Some(result) = self.take(id) {
                 return result;
@@ -203,8 +186,7 @@ impl Conn {
                 // reported every request: nothing will arrive.
                 return Err(self.proto.poison_cause().cloned().unwrap_or(Error::Closed));
             }
-            let remaining = written.take().unwrap_or_else(|| time_left(deadline));
-            match self.read_some(remaining) {
+            match self.read_some(deadline) {
                 Ok(()) => {}
                 Err(Error::Timeout) => self.expire(deadline),
                 Err(e) => self.proto.handle_failure(e),
