@@ -19,8 +19,6 @@
 //! Encoding validates everything first (keys, value size, key count) and
 //! writes nothing when anything is wrong.
 
-use std::fmt::Write as _;
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::connection::Config;
@@ -566,7 +564,7 @@ impl Command {
                     (true, true) => b"gats",
                 });
                 if let Some(expiry) = r.touch {
-                    write_int(out, expiry.to_wire()?);
+                    write_num(out, expiry.to_wire()?);
                 }
                 for k in &r.keys {
                     out.put_u8(b' ');
@@ -587,9 +585,9 @@ impl Command {
                     StoreMode::Cas(_) => b"cas ",
                 });
                 out.put_slice(&s.key);
-                write_num(out, u64::from(s.flags));
-                write_int(out, s.expiry.to_wire()?);
-                write_num(out, s.data.len() as u64);
+                write_num(out, s.flags);
+                write_num(out, s.expiry.to_wire()?);
+                write_num(out, s.data.len());
                 if let StoreMode::Cas(unique) = s.mode {
                     write_num(out, unique);
                 }
@@ -617,21 +615,21 @@ impl Command {
             Command::Touch(t) => {
                 out.put_slice(b"touch ");
                 out.put_slice(&t.key);
-                write_int(out, t.expiry.to_wire()?);
+                write_num(out, t.expiry.to_wire()?);
                 noreply(out, t.noreply);
                 Expect::Touched
             }
             Command::FlushAll(f) => {
                 out.put_slice(b"flush_all");
                 if let Some(delay) = f.delay {
-                    write_num(out, u64::from(delay));
+                    write_num(out, delay);
                 }
                 noreply(out, f.noreply);
                 Expect::Ok
             }
             Command::Verbosity(v) => {
                 out.put_slice(b"verbosity");
-                write_num(out, u64::from(v.level));
+                write_num(out, v.level);
                 noreply(out, v.noreply);
                 Expect::Ok
             }
@@ -692,14 +690,9 @@ impl<'a> CheckedCommand<'a> {
 }
 
 /// Append `' '` and the decimal form of `n`.
-fn write_num(out: &mut BytesMut, n: u64) {
-    // Writing to a BytesMut cannot fail.
-    let _ = write!(out, " {n}");
-}
-
-/// Append `' '` and the decimal form of a signed `n` (an expiry).
-fn write_int(out: &mut BytesMut, n: i64) {
-    let _ = write!(out, " {n}");
+fn write_num(out: &mut BytesMut, n: impl itoa::Integer) {
+    out.put_u8(b' ');
+    out.put_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 impl Retrieve {

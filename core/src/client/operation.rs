@@ -278,6 +278,14 @@ impl<O: Operation> Call<O> {
         Round(Indexes::All(0..0))
     }
 
+    /// Whether no round is left: every command completed and none is due
+    /// to be sent again. [`Call::next_round`] would be empty whatever the
+    /// time, so a transport need not read the clock to ask it.
+    #[inline]
+    pub fn is_finished(&self) -> bool {
+        self.unsent == 0 && self.due.is_empty()
+    }
+
     /// Every planned command with its server, by index (what a transport
     /// describes a call by, in a span or a log line).
     ///

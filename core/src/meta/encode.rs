@@ -1,7 +1,6 @@
 //! The command line of a meta request: flags in a fixed order, each
 //! argument checked before anything is written.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::error::Error;
@@ -17,7 +16,9 @@ struct LineBytes(Vec<u8>);
 impl LineBytes {
     /// ` <n>` — a positional number.
     fn arg(&mut self, n: usize) {
-        let _ = write!(self, " {n}");
+        self.0.push(b' ');
+        self.0
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     }
 
     /// ` <c>` — a flag without a token.
@@ -28,9 +29,11 @@ impl LineBytes {
     }
 
     /// ` <c><n>` — a flag with a number.
-    fn num(&mut self, c: u8, n: Option<impl std::fmt::Display>) {
+    fn num(&mut self, c: u8, n: Option<impl itoa::Integer>) {
         if let Some(n) = n {
-            let _ = write!(self, " {}{n}", char::from(c));
+            self.0.extend_from_slice(&[b' ', c]);
+            self.0
+                .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
         }
     }
 
@@ -47,13 +50,6 @@ impl LineBytes {
         if let Some(m) = mode {
             self.0.extend_from_slice(&[b' ', b'M', m]);
         }
-    }
-}
-
-impl std::fmt::Write for LineBytes {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
     }
 }
 

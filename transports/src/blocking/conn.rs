@@ -28,6 +28,10 @@ pub(crate) struct Conn {
     /// The socket's read and write timeouts as last set.
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// The clock as last read, before the latest write or read: when the
+    /// connection was last at work, for the pool's idle check (no clock
+    /// read of its own on every return to the pool).
+    last_clock: Instant,
 }
 
 /// Whether a socket timeout of `current` must be set anew for `remaining`:
@@ -53,6 +57,7 @@ impl Conn {
             stash: Vec::new(),
             read_timeout: None,
             write_timeout: None,
+            last_clock: Instant::now(),
         })
     }
 
@@ -75,7 +80,8 @@ impl Conn {
 
     /// One write of what the wire has for the socket, by `deadline`.
     fn write_some(&mut self, deadline: Instant) -> Result<(), Error> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        self.last_clock = Instant::now();
+        let remaining = deadline.saturating_duration_since(self.last_clock);
         if remaining.is_zero() {
             return Err(Error::Timeout);
         }
@@ -92,7 +98,8 @@ impl Conn {
 
     /// One read into the wire, by `deadline`.
     fn read_some(&mut self, deadline: Instant) -> Result<(), Error> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        self.last_clock = Instant::now();
+        let remaining = deadline.saturating_duration_since(self.last_clock);
         if remaining.is_zero() {
             return Err(Error::Timeout);
         }
@@ -110,6 +117,12 @@ impl Conn {
     /// sent anything (one system call).
     pub(crate) fn is_reusable(&self, check: bool) -> bool {
         self.is_healthy() && (!check || self.stream.is_idle_and_open())
+    }
+
+    /// When the connection was last at work: at or a little before its
+    /// latest write or read began (idle since then, at the latest).
+    pub(crate) fn last_active(&self) -> Instant {
+        self.last_clock
     }
 
     /// Whether the connection may go back to the idle pool.

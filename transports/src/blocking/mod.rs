@@ -134,21 +134,24 @@ enum Liveness {
     /// Never: a read in its first round, which the client layer sends
     /// again on another connection if this one turns out dead.
     Unchecked,
-    /// When it sat idle for [`IDLE_CHECK`] or longer.
-    AfterIdle,
+    /// When it sat idle for [`IDLE_CHECK`] or longer at the instant
+    /// given (a round's start that nothing has blocked since), else at
+    /// the clock's time.
+    AfterIdle(Option<Instant>),
     /// Always: a retry round, where no second retry would follow.
     Always,
 }
 
 impl Liveness {
-    /// The check for `command` in round `round` (0 first).
-    fn of(command: &Command, round: usize, router: &Router) -> Liveness {
+    /// The check for `command` in round `round` (0 first), sent at `now`
+    /// when that is known.
+    fn of(command: &Command, round: usize, router: &Router, now: Option<Instant>) -> Liveness {
         if round > 0 {
             Liveness::Always
         } else if command.is_idempotent() && router.retries_reads() {
             Liveness::Unchecked
         } else {
-            Liveness::AfterIdle
+            Liveness::AfterIdle(now)
         }
     }
 
@@ -157,7 +160,11 @@ impl Liveness {
     fn needs_peek(self, since: Instant) -> bool {
         match self {
             Liveness::Unchecked => false,
-            Liveness::AfterIdle => since.elapsed() >= IDLE_CHECK,
+            Liveness::AfterIdle(now) => {
+                now.unwrap_or_else(Instant::now)
+                    .saturating_duration_since(since)
+                    >= IDLE_CHECK
+            }
             Liveness::Always => true,
         }
     }
@@ -239,7 +246,7 @@ impl Topology {
         server: usize,
         (started, deadline): (Instant, Instant),
         config: &ClientConfig,
-        check: Liveness,
+        mut check: Liveness,
     ) -> Result<Box<Conn>, Error> {
         let admission = loop {
             let now = match self.router.is_gated(server) {
@@ -254,6 +261,10 @@ impl Topology {
                 {
                     drop(e);
                     std::thread::sleep(PROBE_WAIT);
+                    // The instant given is past: read the clock instead.
+                    if let Liveness::AfterIdle(now) = &mut check {
+                        *now = None;
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -378,13 +389,14 @@ impl Topology {
         &self,
         call: &mut Call<O>,
         index: usize,
-        round: usize,
+        (round, now): (usize, Instant),
         (started, deadline): (Instant, Instant),
         config: &ClientConfig,
     ) {
         let dispatch = call.dispatch(index);
         let server = dispatch.server;
-        let check = Liveness::of(&dispatch.command, round, &self.router);
+        // Nothing has blocked since the round began at `now`.
+        let check = Liveness::of(&dispatch.command, round, &self.router, Some(now));
         let mut conn = match self.open(server, (started, deadline), config, check) {
             Ok(conn) => conn,
             Err(e) => return call.complete(index, Err(e)),
@@ -436,6 +448,9 @@ impl Topology {
         config: &ClientConfig,
     ) {
         for number in 0.. {
+            if call.is_finished() {
+                break;
+            }
             // The first round follows the start at once, unless probes
             // took their time.
             let now = match number {
@@ -449,7 +464,7 @@ impl Topology {
             if round.len() == 1 {
                 // One command (any keyed operation): no lists to keep.
                 for index in round {
-                    self.run_one(call, index, number, (started, deadline), config);
+                    self.run_one(call, index, (number, now), (started, deadline), config);
                 }
                 continue;
             }
@@ -464,7 +479,8 @@ impl Topology {
                         server,
                         (started, deadline),
                         config,
-                        Liveness::of(&dispatch.command, number, &self.router),
+                        // An earlier server's connect may have taken time.
+                        Liveness::of(&dispatch.command, number, &self.router, None),
                     ) {
                         Ok(conn) => {
                             sessions.push(Session {

@@ -23,7 +23,8 @@ pub(crate) struct Pool {
 #[derive(Debug, Default)]
 struct State {
     /// Boxed: moving a connection in and out costs a pointer, not the
-    /// whole struct. With the instant each came back.
+    /// whole struct. With when each was last at work
+    /// ([`Conn::last_active`]): idle since then, at the latest.
     idle: Vec<(Box<Conn>, Instant)>,
     /// Connections in existence: idle, in use, or being opened.
     open: usize,
@@ -104,7 +105,8 @@ impl Pool {
         if conn.is_healthy() {
             let mut state = lock(&self.state);
             if state.idle.len() < self.max_idle {
-                state.idle.push((conn, Instant::now()));
+                let since = conn.last_active();
+                state.idle.push((conn, since));
                 self.wake_one(state);
                 return;
             }

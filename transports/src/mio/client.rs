@@ -288,7 +288,7 @@ impl Commands for Client {
             Err(refused) => return refused,
         };
         let _span = crate::trace::enter(&call);
-        loop {
+        while !call.is_finished() {
             let round = call.next_round(Instant::now(), deadline);
             if round.is_empty() {
                 break;

@@ -356,7 +356,7 @@ impl AsyncClient {
         crate::trace::describe(&call);
         let mut waited = false;
         let mut timer = None;
-        loop {
+        while !call.is_finished() {
             let round = call.next_round(Instant::now(), deadline);
             if round.is_empty() {
                 break;
