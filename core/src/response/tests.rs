@@ -552,3 +552,31 @@ fn line_start_classification() {
     assert_eq!(line_start(b"END\r\n"), LineStart::Other);
     assert_eq!(line_start(b"ERRORS"), LineStart::Other);
 }
+
+/// The word-at-a-time key check agrees with a byte-by-byte one, for keys
+/// of every length around a word's and every byte in every place.
+#[test]
+fn strip_plain_key_agrees_with_a_plain_comparison() {
+    let naive = |s: &[u8], key: &[u8]| -> Option<usize> {
+        let plain = key.iter().all(|&b| b > b' ');
+        (plain && s.starts_with(key)).then_some(key.len())
+    };
+    for len in 0..=24 {
+        let key: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut line = key.clone();
+        line.extend_from_slice(b" 0 1\r\n");
+        let rest = |s: &[u8], k: &[u8]| strip_plain_key(s, k).map(|r| s.len() - r.len());
+        assert_eq!(rest(&line, &key), naive(&line, &key));
+        for at in 0..len {
+            for byte in [0, b'\n', b'\t', b' ', b'!', 0x7f, 0x80, 0xa0, 0xff] {
+                let mut k = key.clone();
+                k[at] = byte;
+                let mut l = k.clone();
+                l.extend_from_slice(b" 0 1\r\n");
+                assert_eq!(rest(&l, &k), naive(&l, &k), "{k:?}");
+                // The line differs from the key in that byte only.
+                assert_eq!(rest(&line, &k), naive(&line, &k), "{k:?}");
+            }
+        }
+    }
+}
