@@ -127,6 +127,18 @@ impl KeyList {
         self.ends.len()
     }
 
+    /// Whether every key is valid ([`key::validate`]): the lengths one
+    /// by one, the bytes of all of them in one pass.
+    fn all_valid(&self) -> bool {
+        let mut start = 0;
+        let lengths = self.ends.iter().all(|&end| {
+            let len = end.saturating_sub(start);
+            start = end;
+            (1..=key::MAX_KEY_LEN).contains(&len)
+        });
+        lengths && !key::has_invalid_byte(&self.buf)
+    }
+
     /// Where the key at `position` lies in `buf`.
     fn span(&self, position: usize) -> Range<usize> {
         let start = position
@@ -250,8 +262,11 @@ impl Operation for GetMulti {
 
     fn plan(&mut self, router: &Router, out: &mut Vec<Dispatch>) -> Result<(), Error> {
         let count = self.keys.len();
-        for p in 0..count {
-            key::validate(self.keys.get(p))?;
+        if !self.keys.all_valid() {
+            // Which key, and why.
+            for p in 0..count {
+                key::validate(self.keys.get(p))?;
+            }
         }
         if let Some(expiry) = self.touch {
             expiry.to_wire()?;
@@ -383,6 +398,7 @@ impl Operation for GetMulti {
 mod tests {
     use super::*;
     use crate::cluster::Cluster;
+    use crate::key::KeyError;
     use crate::Config;
 
     fn router(servers: &[&str], max_keys: usize) -> Router {
@@ -512,6 +528,45 @@ mod tests {
             .sum::<usize>();
         assert_eq!(hits.len(), expected);
         assert!(matches!(hits.into_result(), Err(Error::Timeout)));
+    }
+
+    /// The first invalid key is named, whatever makes it so.
+    #[test]
+    fn the_first_invalid_key_is_the_error() {
+        let r = router(&["a:1"], 10);
+        let long = "k".repeat(251);
+        let cases: [(&[&str], KeyError); 4] = [
+            (&["a", "", "b c"], KeyError::Empty),
+            (&["a", &long, ""], KeyError::TooLong { len: 251 }),
+            (
+                &["a", "b\x7f", ""],
+                KeyError::InvalidByte {
+                    byte: 0x7f,
+                    position: 1,
+                },
+            ),
+            (
+                &["ab", "c\r\nget x", &long],
+                KeyError::InvalidByte {
+                    byte: b'\r',
+                    position: 1,
+                },
+            ),
+        ];
+        for (keys, expected) in cases {
+            let mut out = Vec::new();
+            let result = GetMulti::new(keys).plan(&r, &mut out);
+            assert!(
+                matches!(result, Err(Error::InvalidKey(e)) if e == expected),
+                "{keys:?}"
+            );
+            assert!(out.is_empty());
+        }
+        let mut out = Vec::new();
+        GetMulti::new(["a", &"k".repeat(250), "~"])
+            .plan(&r, &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 1);
     }
 
     #[test]
