@@ -228,6 +228,19 @@ struct ValueLine {
     len: usize,
 }
 
+/// The most values [`ResponseParser::take_values`] splits from the input
+/// at once.
+const BATCH: usize = 32;
+
+/// Whether the data block of `line`, which starts at `at` of `input`, has
+/// arrived whole, with its `\r\n`.
+fn whole_at(input: &[u8], at: usize, line: &ValueLine) -> bool {
+    at.checked_add(line.newline + 1)
+        .and_then(|start| start.checked_add(line.len))
+        .and_then(|end| input.get(end..end.checked_add(2)?))
+        == Some(&b"\r\n"[..])
+}
+
 /// Where a `VALUE` line's key starts.
 const VALUE_KEY_AT: usize = b"VALUE ".len();
 
@@ -387,29 +400,12 @@ impl ResponseParser {
     }
 
     /// Consume a `VALUE` line found by [`ResponseParser::next_value_line`]
-    /// and, when its data block has arrived whole, the value.
+    /// and, when its data block has arrived whole, the value — with the
+    /// whole values that follow it, up to [`BATCH`].
     fn take_value(&mut self, input: &mut BytesMut, line: ValueLine) -> Result<(), ProtocolError> {
-        let start = line.newline + 1;
-        let block = line.len.saturating_add(2);
-        let whole = start
-            .checked_add(line.len)
-            .and_then(|end| input.get(end..end.checked_add(2)?))
-            == Some(&b"\r\n"[..]);
         match line.key {
-            Some(i) if whole => {
-                let key = self.answer(i);
-                // The one split of a value, its line with it (a shared
-                // `Bytes` moves its start for less than the input does):
-                // its data, without copying.
-                let mut data = input.split_to(start.saturating_add(block)).freeze();
-                data.advance(start);
-                data.truncate(line.len);
-                self.values.push(Value {
-                    key,
-                    flags: line.flags,
-                    cas: line.cas,
-                    data,
-                });
+            Some(i) if whole_at(input, 0, &line) => {
+                self.take_values(input, i, line);
                 Ok(())
             }
             _ => {
@@ -420,10 +416,54 @@ impl ResponseParser {
         }
     }
 
+    /// Take the whole value of `line` (answering requested key `i`) at the
+    /// front of `input`, and the whole values the fast path finds after
+    /// it, up to [`BATCH`]: split from the input at once, each value's
+    /// data a slice of that (a reference counted, no copy).
+    fn take_values(&mut self, input: &mut BytesMut, mut i: usize, mut line: ValueLine) {
+        let first = self.values.len();
+        // Where each value's data starts in the input, and its length.
+        let mut blocks = [(0, 0); BATCH];
+        let mut taken = 0;
+        // Where the current line starts.
+        let mut at = 0;
+        loop {
+            let start = at + line.newline + 1;
+            let key = self.answer(i);
+            self.values.push(Value {
+                key,
+                flags: line.flags,
+                cas: line.cas,
+                data: Bytes::new(),
+            });
+            if let Some(block) = blocks.get_mut(taken) {
+                *block = (start, line.len);
+            }
+            taken += 1;
+            // Checked whole: the data and its `\r\n` are in the input.
+            at = start + line.len + 2;
+            let next = input
+                .get(at..)
+                .filter(|_| taken < BATCH)
+                .and_then(|rest| self.next_value_line(rest));
+            match next {
+                Some(next @ ValueLine { key: Some(k), .. }) if whole_at(input, at, &next) => {
+                    (i, line) = (k, next);
+                }
+                _ => break,
+            }
+        }
+        let taken = input.split_to(at).freeze();
+        for (value, &(start, len)) in self.values.tail_mut(first).iter_mut().zip(&blocks) {
+            value.data = taken.slice(start..start + len);
+        }
+    }
+
     /// The fast path of a retrieval: a complete `VALUE` line at the front
     /// of `input` answering the next requested key in order, with nothing
     /// the general path would refuse, parsed in one pass. `None` for
     /// anything else, which the general path then parses (and judges).
+    #[inline(always)]
     fn next_value_line(&self, input: &[u8]) -> Option<ValueLine> {
         let Expect::Values { keys, cas } = &self.expect else {
             return None;

@@ -580,3 +580,33 @@ fn strip_plain_key_agrees_with_a_plain_comparison() {
         }
     }
 }
+
+/// More hits than one batch of splits, with misses, a duplicate, an empty
+/// value, and a hit out of order: each value whole and where it belongs.
+#[test]
+fn many_values_split_in_batches_keep_their_data() {
+    let mut keys: Vec<String> = (0..80).map(|i| format!("k{i}")).collect();
+    keys.push("k3".into());
+    let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut wire = Vec::new();
+    let mut expected = Vec::new();
+    // k0..k79 in order but k5 (a miss) and k40 (answered last), then k3
+    // again (the duplicate), then k40.
+    let order = (0..80)
+        .filter(|&i| i != 5 && i != 40)
+        .chain([80, 40])
+        .map(|i| (i, if i == 80 { "k3" } else { names[i] }));
+    for (i, key) in order {
+        let data = if i == 7 {
+            String::new()
+        } else {
+            format!("data {i}")
+        };
+        wire.extend_from_slice(format!("VALUE {key} {i} {}\r\n{data}\r\n", data.len()).as_bytes());
+        expected.push(Value::new(key.to_string(), i as u32, data));
+    }
+    wire.extend_from_slice(b"END\r\n");
+    // Whole, split anywhere, byte by byte.
+    let reply = ok(&values(&names, false), &wire);
+    assert_eq!(reply, Response::Values(expected.into()));
+}
