@@ -55,6 +55,18 @@ pub enum KeyError {
     },
 }
 
+/// Whether a key may not hold `b`: whitespace or control.
+fn invalid_byte(b: u8) -> bool {
+    b <= b' ' || b == 0x7f
+}
+
+/// Whether `bytes` hold a byte no key may hold, checked without branches
+/// (for many keys at once too: the compiler reads long runs in vectors).
+#[inline]
+pub(crate) fn has_invalid_byte(bytes: &[u8]) -> bool {
+    bytes.iter().fold(false, |any, &b| any | invalid_byte(b))
+}
+
 /// Check `key` against the text protocol's rules.
 ///
 /// ```
@@ -71,13 +83,12 @@ pub fn validate(key: &[u8]) -> Result<(), KeyError> {
     if key.len() > MAX_KEY_LEN {
         return Err(KeyError::TooLong { len: key.len() });
     }
-    let bad = |b: u8| b <= b' ' || b == 0x7f;
     // Checked in one pass without branches (keys are short); the position
     // only for an invalid key.
-    if !key.iter().fold(false, |any, &b| any | bad(b)) {
+    if !has_invalid_byte(key) {
         return Ok(());
     }
-    match key.iter().position(|&b| bad(b)) {
+    match key.iter().position(|&b| invalid_byte(b)) {
         Some(position) => Err(KeyError::InvalidByte {
             byte: key.get(position).copied().unwrap_or_default(),
             position,

@@ -552,3 +552,61 @@ fn line_start_classification() {
     assert_eq!(line_start(b"END\r\n"), LineStart::Other);
     assert_eq!(line_start(b"ERRORS"), LineStart::Other);
 }
+
+/// The word-at-a-time key check agrees with a byte-by-byte one, for keys
+/// of every length around a word's and every byte in every place.
+#[test]
+fn strip_plain_key_agrees_with_a_plain_comparison() {
+    let naive = |s: &[u8], key: &[u8]| -> Option<usize> {
+        let plain = key.iter().all(|&b| b > b' ');
+        (plain && s.starts_with(key)).then_some(key.len())
+    };
+    for len in 0..=24 {
+        let key: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut line = key.clone();
+        line.extend_from_slice(b" 0 1\r\n");
+        let rest = |s: &[u8], k: &[u8]| strip_plain_key(s, k).map(|r| s.len() - r.len());
+        assert_eq!(rest(&line, &key), naive(&line, &key));
+        for at in 0..len {
+            for byte in [0, b'\n', b'\t', b' ', b'!', 0x7f, 0x80, 0xa0, 0xff] {
+                let mut k = key.clone();
+                k[at] = byte;
+                let mut l = k.clone();
+                l.extend_from_slice(b" 0 1\r\n");
+                assert_eq!(rest(&l, &k), naive(&l, &k), "{k:?}");
+                // The line differs from the key in that byte only.
+                assert_eq!(rest(&line, &k), naive(&line, &k), "{k:?}");
+            }
+        }
+    }
+}
+
+/// More hits than one batch of splits, with misses, a duplicate, an empty
+/// value, and a hit out of order: each value whole and where it belongs.
+#[test]
+fn many_values_split_in_batches_keep_their_data() {
+    let mut keys: Vec<String> = (0..80).map(|i| format!("k{i}")).collect();
+    keys.push("k3".into());
+    let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut wire = Vec::new();
+    let mut expected = Vec::new();
+    // k0..k79 in order but k5 (a miss) and k40 (answered last), then k3
+    // again (the duplicate), then k40.
+    let order = (0..80)
+        .filter(|&i| i != 5 && i != 40)
+        .chain([80, 40])
+        .map(|i| (i, if i == 80 { "k3" } else { names[i] }));
+    for (i, key) in order {
+        let data = if i == 7 {
+            String::new()
+        } else {
+            format!("data {i}")
+        };
+        wire.extend_from_slice(format!("VALUE {key} {i} {}\r\n{data}\r\n", data.len()).as_bytes());
+        expected.push(Value::new(key.to_string(), i as u32, data));
+    }
+    wire.extend_from_slice(b"END\r\n");
+    // Whole, split anywhere, byte by byte.
+    let reply = ok(&values(&names, false), &wire);
+    assert_eq!(reply, Response::Values(expected.into()));
+}

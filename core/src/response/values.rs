@@ -54,6 +54,11 @@ impl Values {
         values.pop()
     }
 
+    /// The values from `start` on, to fill in.
+    pub(super) fn tail_mut(&mut self, start: usize) -> &mut [Value] {
+        self.0.get_mut(start..).unwrap_or_default()
+    }
+
     /// The values as a `Vec` (allocates when one was held inline).
     pub fn into_vec(self) -> Vec<Value> {
         self.0.into_vec()

@@ -1,6 +1,8 @@
 //! [`GetMulti`]: a retrieval of many keys across servers.
 
-use bytes::{Bytes, BytesMut};
+use std::ops::Range;
+
+use bytes::Bytes;
 
 use crate::client::ops::Hits;
 use crate::client::{CheckedPlan, Dispatch, Operation, Protocol, Router};
@@ -10,7 +12,7 @@ use crate::expiry::Expiry;
 use crate::key;
 use crate::meta::MetaGet;
 use crate::request::{Command, Keys, Retrieve};
-use crate::response::{Response, Value};
+use crate::response::{Response, Value, Values};
 
 /// `get`/`gets`/`gat`/`gats` of many keys: the keys are grouped by owning
 /// server, each group cut into requests of at most
@@ -44,14 +46,21 @@ use crate::response::{Response, Value};
 /// ```
 #[derive(Debug)]
 pub struct GetMulti {
-    keys: Vec<Bytes>,
+    keys: KeyList,
     cas: bool,
     touch: Option<Expiry>,
-    /// For each planned request, its server and the positions in `keys`
-    /// of its keys.
-    requests: Vec<(ServerAddr, Vec<usize>)>,
-    /// The hit for each position of `keys`.
+    /// The positions in `keys` grouped by server, each server's cut into
+    /// requests.
+    order: Vec<usize>,
+    /// For each planned request, its server and the span of `order` that
+    /// holds the positions of its keys.
+    requests: Vec<(ServerAddr, Range<usize>)>,
+    /// The hit for each position of `keys`, once a reply must be placed
+    /// (empty until then).
     hits: Vec<Option<Value>>,
+    /// The hits of the only request, when they came back in its order:
+    /// the result as it is, nothing to place.
+    in_order: Option<Values>,
     /// The servers that failed, once each.
     failures: Vec<(ServerAddr, Error)>,
 }
@@ -60,11 +69,13 @@ impl GetMulti {
     /// A `get` of `keys`.
     pub fn new<K: AsRef<[u8]>>(keys: impl IntoIterator<Item = K>) -> GetMulti {
         GetMulti {
-            keys: copy_keys(keys),
+            keys: KeyList::copy(keys),
             cas: false,
             touch: None,
+            order: Vec::new(),
             requests: Vec::new(),
             hits: Vec::new(),
+            in_order: None,
             failures: Vec::new(),
         }
     }
@@ -82,42 +93,158 @@ impl GetMulti {
     }
 }
 
-/// The keys copied into one shared buffer, each a slice of it: one
-/// allocation for all of them, and clones (into requests, into the
-/// parser) that only count references.
-fn copy_keys<K: AsRef<[u8]>>(keys: impl IntoIterator<Item = K>) -> Vec<Bytes> {
-    let mut buf = BytesMut::new();
-    let mut ends = Vec::new();
-    for k in keys {
-        buf.extend_from_slice(k.as_ref());
-        ends.push(buf.len());
+/// The keys, copied one after another into one shared buffer: one
+/// allocation for all of them, and a key sent is a slice of it that only
+/// counts a reference.
+#[derive(Debug)]
+struct KeyList {
+    buf: Bytes,
+    /// Where each key ends in `buf`.
+    ends: Vec<usize>,
+}
+
+/// The room first made per key in [`KeyList`]'s buffer (longer keys grow
+/// it).
+const KEY_LEN_GUESS: usize = 16;
+
+impl KeyList {
+    fn copy<K: AsRef<[u8]>>(keys: impl IntoIterator<Item = K>) -> KeyList {
+        let keys = keys.into_iter();
+        let count = keys.size_hint().0;
+        let mut buf = Vec::with_capacity(count.saturating_mul(KEY_LEN_GUESS));
+        let mut ends = Vec::with_capacity(count);
+        for k in keys {
+            buf.extend_from_slice(k.as_ref());
+            ends.push(buf.len());
+        }
+        KeyList {
+            buf: Bytes::from(buf),
+            ends,
+        }
     }
-    let buf = buf.freeze();
-    let mut start = 0;
-    ends.into_iter()
-        .map(|end| {
-            let key = buf.slice(start..end);
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether every key is valid ([`key::validate`]): the lengths one
+    /// by one, the bytes of all of them in one pass.
+    fn all_valid(&self) -> bool {
+        let mut start = 0;
+        let lengths = self.ends.iter().all(|&end| {
+            let len = end.saturating_sub(start);
+            start = end;
+            (1..=key::MAX_KEY_LEN).contains(&len)
+        });
+        lengths && !key::has_invalid_byte(&self.buf)
+    }
+
+    /// The keys in order.
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let key = self.buf.get(start..end).unwrap_or_default();
             start = end;
             key
         })
-        .collect()
+    }
+
+    /// Where the key at `position` lies in `buf`.
+    fn span(&self, position: usize) -> Range<usize> {
+        let start = position
+            .checked_sub(1)
+            .and_then(|p| self.ends.get(p))
+            .copied()
+            .unwrap_or(0);
+        start..self.ends.get(position).copied().unwrap_or(start)
+    }
+
+    fn get(&self, position: usize) -> &[u8] {
+        self.buf.get(self.span(position)).unwrap_or_default()
+    }
+
+    /// The keys at `positions`, shared.
+    fn shared(&self, positions: Range<usize>) -> impl Iterator<Item = Bytes> + '_ {
+        let mut start = self.span(positions.start).start;
+        let ends = self.ends.get(positions).unwrap_or_default();
+        ends.iter().map(move |&end| {
+            let key = self.buf.slice(start..end);
+            start = end;
+            key
+        })
+    }
+
+    /// The key at `position`, shared.
+    fn bytes(&self, position: usize) -> Bytes {
+        self.buf.slice(self.span(position))
+    }
+}
+
+/// Whether `key` and `hit` hold the same bytes: at once when `hit` is
+/// `key` itself (the parser hands back the key it was given).
+fn same(key: &[u8], hit: &[u8]) -> bool {
+    std::ptr::eq(key, hit) || key == hit
 }
 
 impl GetMulti {
+    /// The requests for the keys at `span` of `order`, all owned by
+    /// `server`, at most `max_keys` per request.
+    fn plan_server(
+        &mut self,
+        (server, addr): (usize, &ServerAddr),
+        span: Range<usize>,
+        max_keys: usize,
+        meta: bool,
+        out: &mut Vec<Dispatch>,
+    ) {
+        let mut start = span.start;
+        while start < span.end {
+            let end = span.end.min(start.saturating_add(max_keys));
+            let chunk = start..end;
+            start = end;
+            if meta {
+                self.plan_meta(server, addr, chunk, out);
+                continue;
+            }
+            let positions = self.order.get(chunk.clone()).unwrap_or_default();
+            let keys: Keys = match (positions.first(), positions.last()) {
+                // A server's positions increase: these are one run of
+                // keys (all of them, with one server), sliced in one walk.
+                (Some(&first), Some(&last))
+                    if last.checked_sub(first) == positions.len().checked_sub(1) =>
+                {
+                    // (Collected in a `Vec` in a tighter loop than the
+                    // list's own `extend`: the list takes it as it is.)
+                    Keys::from(self.keys.shared(first..last + 1).collect::<Vec<_>>())
+                }
+                _ => positions.iter().map(|&p| self.keys.bytes(p)).collect(),
+            };
+            let command = Command::Retrieve(Retrieve {
+                keys,
+                cas: self.cas,
+                touch: self.touch,
+            });
+            out.push(Dispatch { server, command });
+            self.requests.push((addr.clone(), chunk));
+        }
+    }
+
     /// The meta form of one request: a quiet `mg` per key (a miss sends
     /// nothing back), then `mn`, whose reply ends the batch.
     fn plan_meta(
         &mut self,
         server: usize,
         addr: &ServerAddr,
-        chunk: &[usize],
+        chunk: Range<usize>,
         out: &mut Vec<Dispatch>,
     ) {
-        for &position in chunk {
-            let Some(key) = self.keys.get(position) else {
+        for at in chunk.clone() {
+            let Some(&position) = self.order.get(at) else {
                 continue;
             };
-            let mut get = MetaGet::new(key.clone()).with_client_flags().quiet();
+            let mut get = MetaGet::new(self.keys.bytes(position))
+                .with_client_flags()
+                .quiet();
             if self.cas {
                 get = get.with_cas();
             }
@@ -128,13 +255,13 @@ impl GetMulti {
                 server,
                 command: get.into(),
             });
-            self.requests.push((addr.clone(), vec![position]));
+            self.requests.push((addr.clone(), at..at + 1));
         }
         out.push(Dispatch {
             server,
             command: Command::meta_noop(),
         });
-        self.requests.push((addr.clone(), Vec::new()));
+        self.requests.push((addr.clone(), chunk.end..chunk.end));
     }
 
     fn fail_request(&mut self, index: usize, error: Error) {
@@ -149,52 +276,56 @@ impl GetMulti {
             Some(_) => {}
         }
     }
+
+    /// The hit of each position, allocated when first needed.
+    fn slots(&mut self) -> &mut Vec<Option<Value>> {
+        if self.hits.len() != self.keys.len() {
+            self.hits = vec![None; self.keys.len()];
+        }
+        &mut self.hits
+    }
 }
 
 impl Operation for GetMulti {
     type Output = Result<Hits, Error>;
 
     fn plan(&mut self, router: &Router, out: &mut Vec<Dispatch>) -> Result<(), Error> {
-        for k in &self.keys {
-            key::validate(k)?;
+        let count = self.keys.len();
+        if !self.keys.all_valid() {
+            // Which key, and why.
+            for p in 0..count {
+                key::validate(self.keys.get(p))?;
+            }
         }
         if let Some(expiry) = self.touch {
             expiry.to_wire()?;
         }
-        let mut by_server: Vec<Vec<usize>> = vec![Vec::new(); router.servers().len()];
-        for (position, k) in self.keys.iter().enumerate() {
-            if let Some(group) = by_server.get_mut(router.route(k)) {
-                group.push(position);
-            }
-        }
         let max_keys = router.limits().max_keys;
-        if max_keys == 0 && !self.keys.is_empty() {
-            return Err(Error::TooManyKeys {
-                count: self.keys.len(),
-                max: 0,
-            });
+        if max_keys == 0 && count > 0 {
+            return Err(Error::TooManyKeys { count, max: 0 });
         }
         let max_keys = max_keys.max(1);
         let meta = router.protocol() == Protocol::Meta;
-        for (server, positions) in by_server.into_iter().enumerate() {
-            for chunk in positions.chunks(max_keys) {
-                let addr = &router.servers()[server];
-                if meta {
-                    self.plan_meta(server, addr, chunk, out);
-                    continue;
-                }
-                let mut keys = Keys::with_capacity(chunk.len());
-                keys.extend(chunk.iter().filter_map(|&p| self.keys.get(p).cloned()));
-                let command = Command::Retrieve(Retrieve {
-                    keys,
-                    cas: self.cas,
-                    touch: self.touch,
-                });
-                out.push(Dispatch { server, command });
-                self.requests.push((addr.clone(), chunk.to_vec()));
+        let servers = router.servers();
+        if let [addr] = servers {
+            // One server owns every key: nothing to route or group.
+            self.order = (0..count).collect();
+            self.plan_server((0, addr), 0..count, max_keys, meta, out);
+            return Ok(());
+        }
+        let mut by_server: Vec<Vec<usize>> = vec![Vec::new(); servers.len()];
+        for p in 0..count {
+            if let Some(group) = by_server.get_mut(router.route(self.keys.get(p))) {
+                group.push(p);
             }
         }
-        self.hits = vec![None; self.keys.len()];
+        self.order = Vec::with_capacity(count);
+        for ((server, addr), positions) in servers.iter().enumerate().zip(by_server) {
+            let start = self.order.len();
+            self.order.extend(positions);
+            let span = start..self.order.len();
+            self.plan_server((server, addr), span, max_keys, meta, out);
+        }
         Ok(())
     }
 
@@ -207,10 +338,12 @@ impl Operation for GetMulti {
                 let position = self
                     .requests
                     .get(index)
-                    .and_then(|(_, p)| p.first().copied());
-                if let (Some(p), Some(key)) = (position, position.and_then(|p| self.keys.get(p))) {
-                    let hit = reply.into_item(key.clone());
-                    if let Some(slot) = self.hits.get_mut(p) {
+                    .and_then(|(_, span)| self.order.get(span.clone()))
+                    .and_then(<[usize]>::first)
+                    .copied();
+                if let Some(p) = position.filter(|&p| p < self.keys.len()) {
+                    let hit = reply.into_item(self.keys.bytes(p));
+                    if let Some(slot) = self.slots().get_mut(p) {
                         *slot = hit;
                     }
                 }
@@ -225,9 +358,23 @@ impl Operation for GetMulti {
             }
             Err(e) => return self.fail_request(index, e),
         };
-        let Some((_, positions)) = self.requests.get(index) else {
+        let Some((_, span)) = self.requests.get(index) else {
             return;
         };
+        let span = span.clone();
+        // The only request, for every key (so in their order): when the
+        // hits answer the keys in that order (misses skipped), as memcached
+        // answers, they are the result.
+        if self.requests.len() == 1 && span.len() == self.keys.len() && self.in_order.is_none() {
+            let mut keys = self.keys.iter();
+            if hits.iter().all(|hit| keys.any(|key| same(key, &hit.key))) {
+                self.in_order = Some(hits);
+                return;
+            }
+        }
+        self.slots();
+        let positions = self.order.get(span).unwrap_or_default();
+        let (keys, slots) = (&self.keys, &mut self.hits);
         // Each hit fills the first position of the request that asks for
         // its key and has no hit yet (the parser checked there is one).
         // memcached answers in request order, found at once after the last
@@ -236,15 +383,14 @@ impl Operation for GetMulti {
         for hit in hits {
             let open = |i: &usize| {
                 positions.get(*i).is_some_and(|&p| {
-                    self.keys.get(p) == Some(&hit.key)
-                        && self.hits.get(p).is_some_and(Option::is_none)
+                    same(keys.get(p), &hit.key) && slots.get(p).is_some_and(Option::is_none)
                 })
             };
             let start = next.min(positions.len());
             let found = (start..positions.len()).chain(0..start).find(open);
             if let Some(slot) = found
                 .and_then(|i| positions.get(i))
-                .and_then(|&p| self.hits.get_mut(p))
+                .and_then(|&p| slots.get_mut(p))
             {
                 *slot = Some(hit);
             }
@@ -253,6 +399,9 @@ impl Operation for GetMulti {
     }
 
     fn finish(self) -> Result<Hits, Error> {
+        if let Some(values) = self.in_order {
+            return Ok(Hits::new(values.into_vec(), self.failures));
+        }
         // Sized once: collecting the hits would grow the list as it goes.
         let mut values = Vec::with_capacity(self.hits.iter().flatten().count());
         values.extend(self.hits.into_iter().flatten());
@@ -274,6 +423,7 @@ impl Operation for GetMulti {
 mod tests {
     use super::*;
     use crate::cluster::Cluster;
+    use crate::key::KeyError;
     use crate::Config;
 
     fn router(servers: &[&str], max_keys: usize) -> Router {
@@ -403,6 +553,45 @@ mod tests {
             .sum::<usize>();
         assert_eq!(hits.len(), expected);
         assert!(matches!(hits.into_result(), Err(Error::Timeout)));
+    }
+
+    /// The first invalid key is named, whatever makes it so.
+    #[test]
+    fn the_first_invalid_key_is_the_error() {
+        let r = router(&["a:1"], 10);
+        let long = "k".repeat(251);
+        let cases: [(&[&str], KeyError); 4] = [
+            (&["a", "", "b c"], KeyError::Empty),
+            (&["a", &long, ""], KeyError::TooLong { len: 251 }),
+            (
+                &["a", "b\x7f", ""],
+                KeyError::InvalidByte {
+                    byte: 0x7f,
+                    position: 1,
+                },
+            ),
+            (
+                &["ab", "c\r\nget x", &long],
+                KeyError::InvalidByte {
+                    byte: b'\r',
+                    position: 1,
+                },
+            ),
+        ];
+        for (keys, expected) in cases {
+            let mut out = Vec::new();
+            let result = GetMulti::new(keys).plan(&r, &mut out);
+            assert!(
+                matches!(result, Err(Error::InvalidKey(e)) if e == expected),
+                "{keys:?}"
+            );
+            assert!(out.is_empty());
+        }
+        let mut out = Vec::new();
+        GetMulti::new(["a", &"k".repeat(250), "~"])
+            .plan(&r, &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 1);
     }
 
     #[test]
