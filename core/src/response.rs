@@ -419,7 +419,7 @@ impl ResponseParser {
     /// Take the whole value of `line` (answering requested key `i`) at the
     /// front of `input`, and the whole values the fast path finds after
     /// it, up to [`BATCH`]: split from the input at once, each value's
-    /// data a slice of that (a reference counted, no copy).
+    /// data a slice of that (a reference counted, not a copy).
     fn take_values(&mut self, input: &mut BytesMut, mut i: usize, mut line: ValueLine) {
         let first = self.values.len();
         // Where each value's data starts in the input, and its length.
