@@ -247,13 +247,15 @@ impl AsyncClient {
                 Err(_)
                     if router.worth_waiting(server) && Instant::now() + PROBE_WAIT < deadline =>
                 {
-                    self.sleep(PROBE_WAIT).await;
+                    // Boxed, as the probe below: rare paths that would
+                    // otherwise make every call's future larger to move.
+                    Box::pin(self.sleep(PROBE_WAIT)).await;
                 }
                 Err(e) => return Err(e),
             }
         };
         if admission == Admission::Probe {
-            return self.probe(topology, server, deadline).await;
+            return Box::pin(self.probe(topology, server, deadline)).await;
         }
         let Some(slot) = topology.servers.get(server) else {
             return Err(Error::NoServer(format!("no server #{server}")));

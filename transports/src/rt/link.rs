@@ -8,7 +8,6 @@
 //! whose caller left is abandoned: its reply is read and discarded, never
 //! handed to anyone else.
 
-use std::collections::HashMap;
 use std::future::Future as _;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -17,6 +16,7 @@ use std::time::{Duration, Instant};
 use memwire_core::client::HealthEvent;
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{CheckedCommand, Command, Connection, Error, RequestId, Response};
+use rustc_hash::FxHashMap;
 
 use super::runtime::{AsyncSocket, Runtime, Timer};
 use crate::net::wire::Wire;
@@ -36,7 +36,8 @@ pub(crate) struct Link {
 #[derive(Debug)]
 struct State {
     conn: Connection,
-    slots: HashMap<RequestId, Slot>,
+    /// By request id: sequential numbers, hashed with Fx.
+    slots: FxHashMap<RequestId, Slot>,
     max_in_flight: usize,
     /// The driver, to wake when there is something to write.
     driver: Option<Waker>,
@@ -77,7 +78,7 @@ impl Link {
             addr,
             state: Mutex::new(State {
                 conn,
-                slots: HashMap::new(),
+                slots: FxHashMap::default(),
                 max_in_flight: max_in_flight.max(1),
                 driver: None,
                 room: Vec::new(),
