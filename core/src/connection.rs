@@ -202,6 +202,9 @@ pub struct Connection {
     /// The size of the last input buffer allocated.
     buffer_size: usize,
     pending: VecDeque<Pending>,
+    /// How many of `pending` await a reply (are not quiet): kept, not
+    /// counted, as a transport asks on every request.
+    awaiting: usize,
     completions: VecDeque<Completion>,
     next_id: u64,
     /// Why the connection is unusable, once it is (sticky).
@@ -236,6 +239,7 @@ impl Connection {
             spare: BytesMut::new(),
             buffer_size: MIN_READ / 2,
             pending: VecDeque::new(),
+            awaiting: 0,
             completions: VecDeque::new(),
             next_id: 0,
             dead: None,
@@ -311,13 +315,13 @@ impl Connection {
     /// ([`Command::meta_noop`]) or it waits for its deadline.
     #[inline]
     pub fn wants_read(&self) -> bool {
-        self.dead.is_none() && self.pending.iter().any(|p| !p.quiet)
+        self.dead.is_none() && self.awaiting > 0
     }
 
     /// Number of requests awaiting a reply (abandoned ones included).
     #[inline]
     pub fn in_flight(&self) -> usize {
-        self.pending.iter().filter(|p| !p.quiet).count()
+        self.awaiting
     }
 
     /// Bytes received but not yet consumed: the unfinished start of a reply.
@@ -460,6 +464,7 @@ impl Connection {
                     self.batch += 1;
                     self.batch_opaques.clear();
                 }
+                self.awaiting += usize::from(!quiet);
                 // Built in the call: the request is large.
                 self.pending.push_back(Pending {
                     id,
@@ -701,7 +706,7 @@ impl Connection {
                         continue;
                     }
                     LineStart::Error => {
-                        if self.pending.iter().any(|p| !p.quiet) {
+                        if self.awaiting > 0 {
                             // Could be the noreply request's error or the next
                             // request's reply: refuse to guess.
                             self.kill_ambiguous();
@@ -895,6 +900,7 @@ impl Connection {
             }
         }
         self.pending.drain(..1);
+        self.awaiting -= usize::from(!retired.quiet);
         Some(retired)
     }
 
@@ -903,6 +909,7 @@ impl Connection {
     /// [`Error::Poisoned`] (or [`Error::Closed`] when that is the cause).
     fn kill(&mut self, cause: Error, direct: impl Fn(&Pending) -> bool) {
         let cause = Arc::new(cause);
+        self.awaiting = 0;
         for p in self.pending.drain(..) {
             if p.quiet || p.abandoned {
                 continue;

@@ -424,3 +424,27 @@ fn a_checked_command_is_checked_again_under_other_limits() {
     c.send_checked(checked, None).unwrap();
     assert_eq!(c.pending_output(), b"set k 0 0 3\r\nabc\r\n");
 }
+
+#[test]
+fn in_flight_counts_what_awaits_a_reply_through_replies_and_failure() {
+    let mut c = conn();
+    let counted = |c: &Connection| c.pending.iter().filter(|p| !p.quiet).count();
+    c.send(Command::get("a"), None).unwrap();
+    c.send(Command::set("q", "v").noreply(), None).unwrap();
+    c.send(Command::delete("b"), None).unwrap();
+    assert_eq!((c.in_flight(), counted(&c)), (2, 2));
+    assert!(c.wants_read());
+    // The get's reply, then the delete's: the quiet set is passed over.
+    c.handle_input(b"END\r\n");
+    assert_eq!((c.in_flight(), counted(&c)), (1, 1));
+    c.handle_input(b"DELETED\r\n");
+    assert_eq!((c.in_flight(), counted(&c)), (0, 0));
+    assert!(!c.wants_read());
+    // Two more, and the connection dies under them.
+    c.send(Command::get("c"), None).unwrap();
+    c.send(Command::get("d"), None).unwrap();
+    assert_eq!(c.in_flight(), 2);
+    c.handle_close();
+    assert_eq!((c.in_flight(), counted(&c)), (0, 0));
+    assert!(!c.wants_read());
+}
