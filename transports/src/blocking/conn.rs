@@ -10,9 +10,9 @@ use crate::net::wire::Wire;
 use crate::net::Stream;
 use crate::Connector;
 
-/// A socket timeout within this of the time left is left as it is: a
-/// deadline may pass up to this late, never early, and a request costs no
-/// `setsockopt` calls in the common case.
+/// A socket timeout within this of the one wanted ([`socket_timeout`]) is
+/// left as it is: a deadline may pass up to this late, never early, and a
+/// request costs no `setsockopt` calls in the common case.
 const TIMEOUT_SLACK: Duration = Duration::from_millis(5);
 
 /// A connected socket and its protocol state. Dropped (never reused) once
@@ -34,10 +34,21 @@ pub(crate) struct Conn {
     last_clock: Instant,
 }
 
-/// Whether a socket timeout of `current` must be set anew for `remaining`:
+/// The socket timeout for a read or write that must end within
+/// `remaining`. The kernel runs socket timeouts on its coarse timer wheel,
+/// which may fire up to an eighth of the timeout late (Linux rounds a
+/// timeout of 64 ticks or more up to 8 ticks: with HZ=250 a 250 ms
+/// timeout fired after 287 ms); so the socket wakes by 8/9 of the time
+/// left, and a read or write woken before the deadline goes on with what
+/// is left (a few more wake-ups, only when nothing arrives).
+fn socket_timeout(remaining: Duration) -> Duration {
+    remaining - remaining / 9
+}
+
+/// Whether a socket timeout of `current` must be set anew to `wanted`:
 /// when it is unset or differs by more than [`TIMEOUT_SLACK`].
-fn needs_update(current: Option<Duration>, remaining: Duration) -> bool {
-    !current.is_some_and(|t| t <= remaining + TIMEOUT_SLACK && t + TIMEOUT_SLACK >= remaining)
+fn needs_update(current: Option<Duration>, wanted: Duration) -> bool {
+    !current.is_some_and(|t| t <= wanted + TIMEOUT_SLACK && t + TIMEOUT_SLACK >= wanted)
 }
 
 impl Conn {
@@ -85,9 +96,10 @@ impl Conn {
         if remaining.is_zero() {
             return Err(Error::Timeout);
         }
-        if needs_update(self.write_timeout, remaining) {
-            self.stream.set_write_timeout(remaining)?;
-            self.write_timeout = Some(remaining);
+        let wanted = socket_timeout(remaining);
+        if needs_update(self.write_timeout, wanted) {
+            self.stream.set_write_timeout(wanted)?;
+            self.write_timeout = Some(wanted);
         }
         let written = (&self.stream).write(self.wire.output(&mut self.proto));
         // A blocked write is retried: the socket timeout may be a little
@@ -103,9 +115,10 @@ impl Conn {
         if remaining.is_zero() {
             return Err(Error::Timeout);
         }
-        if needs_update(self.read_timeout, remaining) {
-            self.stream.set_read_timeout(remaining)?;
-            self.read_timeout = Some(remaining);
+        let wanted = socket_timeout(remaining);
+        if needs_update(self.read_timeout, wanted) {
+            self.stream.set_read_timeout(wanted)?;
+            self.read_timeout = Some(wanted);
         }
         let read = (&self.stream).read(self.wire.read_buffer(&mut self.proto));
         self.wire.apply_read(&mut self.proto, read);
