@@ -202,6 +202,10 @@ pub struct Connection {
     /// The size of the last input buffer allocated.
     buffer_size: usize,
     pending: VecDeque<Pending>,
+    /// The deadlines of `pending` that may be the earliest: each earlier
+    /// than every one queued after it, so the first is the earliest of
+    /// all (requests leave `pending` from its front only).
+    deadlines: VecDeque<(RequestId, Instant)>,
     /// How many of `pending` await a reply (are not quiet): kept, not
     /// counted, as a transport asks on every request.
     awaiting: usize,
@@ -239,6 +243,7 @@ impl Connection {
             spare: BytesMut::new(),
             buffer_size: MIN_READ / 2,
             pending: VecDeque::new(),
+            deadlines: VecDeque::new(),
             awaiting: 0,
             completions: VecDeque::new(),
             next_id: 0,
@@ -465,6 +470,9 @@ impl Connection {
                     self.batch_opaques.clear();
                 }
                 self.awaiting += usize::from(!quiet);
+                if let (false, Some(deadline)) = (quiet, deadline) {
+                    self.push_deadline(id, deadline);
+                }
                 // Built in the call: the request is large.
                 self.pending.push_back(Pending {
                     id,
@@ -611,7 +619,7 @@ impl Connection {
     /// [`Error::Poisoned`].
     pub fn handle_timeout(&mut self, now: Instant) {
         let expired = |p: &Pending| p.deadline.is_some_and(|d| d <= now);
-        if self.dead.is_none() && self.pending.iter().any(expired) {
+        if self.poll_timeout().is_some_and(|d| d <= now) {
             self.kill(Error::Timeout, expired);
         }
     }
@@ -647,7 +655,7 @@ impl Connection {
         if self.dead.is_some() {
             return None;
         }
-        self.pending.iter().filter_map(|p| p.deadline).min()
+        self.deadlines.front().map(|&(_, deadline)| deadline)
     }
 
     /// The last error the server sent for a `noreply` request, if any
@@ -701,7 +709,8 @@ impl Connection {
                 match line_start(&self.input) {
                     LineStart::Incomplete => return,
                     LineStart::Other => {
-                        // A reply to a later request: the noreply request succeeded.
+                        // A reply to a later request: the noreply request
+                        // succeeded (it has no deadline to forget).
                         self.pending.pop_front();
                         continue;
                     }
@@ -882,6 +891,15 @@ impl Connection {
         }
     }
 
+    /// Remember request `id`'s deadline, forgetting those queued before
+    /// it that are no earlier (they can no longer be the earliest).
+    fn push_deadline(&mut self, id: RequestId, deadline: Instant) {
+        while self.deadlines.back().is_some_and(|&(_, d)| d >= deadline) {
+            self.deadlines.pop_back();
+        }
+        self.deadlines.push_back((id, deadline));
+    }
+
     /// The oldest request leaves the queue, dropped in place (it is
     /// large): its token is forgotten if it is in the open batch.
     fn retire_front(&mut self) -> Option<Retired> {
@@ -900,6 +918,13 @@ impl Connection {
             }
         }
         self.pending.drain(..1);
+        if self
+            .deadlines
+            .front()
+            .is_some_and(|&(id, _)| id == retired.id)
+        {
+            self.deadlines.pop_front();
+        }
         self.awaiting -= usize::from(!retired.quiet);
         Some(retired)
     }
@@ -910,6 +935,7 @@ impl Connection {
     fn kill(&mut self, cause: Error, direct: impl Fn(&Pending) -> bool) {
         let cause = Arc::new(cause);
         self.awaiting = 0;
+        self.deadlines.clear();
         for p in self.pending.drain(..) {
             if p.quiet || p.abandoned {
                 continue;

@@ -1,6 +1,6 @@
 //! Scenarios: a `Connection` driven with scripted bytes and a virtual clock.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::response::Value;
@@ -447,4 +447,55 @@ fn in_flight_counts_what_awaits_a_reply_through_replies_and_failure() {
     c.handle_close();
     assert_eq!((c.in_flight(), counted(&c)), (0, 0));
     assert!(!c.wants_read());
+}
+
+#[test]
+fn poll_timeout_is_the_earliest_deadline_pending_through_replies_and_failure() {
+    let mut c = conn();
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let walked = |c: &Connection| c.pending.iter().filter_map(|p| p.deadline).min();
+    // Deadlines out of order, one request without, a quiet one.
+    for (key, deadline) in [
+        ("a", Some(300)),
+        ("b", Some(100)),
+        ("c", None),
+        ("d", Some(200)),
+    ] {
+        c.send(Command::get(key), deadline.map(at)).unwrap();
+    }
+    c.send(Command::set("q", "v").noreply(), Some(at(50)))
+        .unwrap();
+    c.send(Command::get("e"), Some(at(400))).unwrap();
+    assert_eq!(c.poll_timeout(), Some(at(100)));
+    // Replies in order: the earliest changes as requests leave.
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        assert_eq!(c.poll_timeout(), walked(&c));
+        seen.push(c.poll_timeout());
+        c.handle_input(b"END\r\n");
+    }
+    assert_eq!(
+        seen,
+        [Some(at(100)), Some(at(100)), Some(at(200)), Some(at(200))]
+    );
+    // Past the quiet set, the last get's.
+    assert_eq!(
+        (c.poll_timeout(), walked(&c)),
+        (Some(at(400)), Some(at(400)))
+    );
+    // Not expired before its deadline; expired at it.
+    c.handle_timeout(at(399));
+    assert!(!c.is_poisoned());
+    c.send(Command::get("f"), Some(at(350))).unwrap();
+    assert_eq!(c.poll_timeout(), Some(at(350)));
+    c.handle_timeout(at(350));
+    assert!(c.is_poisoned());
+    assert_eq!(c.poll_timeout(), None);
+    // The sent set, the four replies, then `e` poisoned and `f` timed out.
+    let done: Vec<_> = std::iter::from_fn(|| c.poll_response()).collect();
+    assert_eq!(done.len(), 7);
+    assert!(done[..5].iter().all(|d| d.result.is_ok()));
+    assert!(matches!(done[5].result, Err(Error::Poisoned(_))));
+    assert!(matches!(done[6].result, Err(Error::Timeout)));
 }
