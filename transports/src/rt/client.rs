@@ -435,10 +435,17 @@ impl AsyncClient {
                     id,
                     done: false,
                 };
+                // Just sent, with this task's waker: the link wakes it when
+                // the reply is read (even before this first `Pending`, by a
+                // driver on another thread), so the first turn need not
+                // look.
+                let mut sent_now = true;
                 let result = std::future::poll_fn(|cx| {
-                    let poll = link.poll_result(cx, id);
-                    waited |= poll.is_pending();
-                    poll
+                    if std::mem::take(&mut sent_now) {
+                        waited = true;
+                        return Poll::Pending;
+                    }
+                    link.poll_result(cx, id)
                 })
                 .await;
                 awaiting.done = true;
