@@ -17,14 +17,14 @@ use super::runtime::{yield_now, Runtime};
 use crate::{lock, plan_buffer, Connector};
 
 /// A boxed future borrowing the client.
-type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type BorrowingFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A server's link ([`AsyncClient::link`]).
 enum LinkFor<'a> {
     /// At once: the live link, a new one, or why there is none.
     Ready(Result<Arc<Link>, Error>),
     /// Once the gated server is admitted (probed, or waited for).
-    Admission(BoxFuture<'a, Result<Arc<Link>, Error>>),
+    Admission(BorrowingFuture<'a, Result<Arc<Link>, Error>>),
 }
 
 /// How long a caller refused while its server is being probed waits
@@ -247,12 +247,7 @@ impl AsyncClient {
     /// it is due, or waiting for another caller's probe. Boxed, as those
     /// paths are rare: they would otherwise make every call's future
     /// larger to move.
-    fn link<'a>(
-        &'a self,
-        topology: &'a Topology,
-        server: usize,
-        deadline: Instant,
-    ) -> LinkFor<'a> {
+    fn link<'a>(&'a self, topology: &'a Topology, server: usize, deadline: Instant) -> LinkFor<'a> {
         if topology.router.is_gated(server) {
             LinkFor::Admission(Box::pin(self.admitted_link(topology, server, deadline)))
         } else {
@@ -383,7 +378,10 @@ impl AsyncClient {
         let start = Instant::now();
         let deadline = start + self.inner.config.io_timeout;
         let topology = self.topology();
-        self.spawn_due_probes(&topology, start);
+        if topology.router.ejects() {
+            // Only an ejecting router probes down servers in the background.
+            self.spawn_due_probes(&topology, start);
+        }
         // A labelled block, so that the planned call's `Result` is gone
         // from the future before the refusal's await.
         let refused = 'planned: {
