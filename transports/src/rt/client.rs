@@ -7,7 +7,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use memwire_core::client::{
-    Admission, Call, ClientConfig, ConfigError, HealthEvent, Operation, Router,
+    Admission, Call, ClientConfig, ConfigError, HealthEvent, Operation, Round, Router,
 };
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{CheckedCommand, Command, Error, RequestId, Response};
@@ -15,6 +15,17 @@ use memwire_core::{CheckedCommand, Command, Error, RequestId, Response};
 use super::link::Link;
 use super::runtime::{yield_now, Runtime};
 use crate::{lock, plan_buffer, Connector};
+
+/// A boxed future borrowing the client.
+type BorrowingFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A server's link ([`AsyncClient::link`]).
+enum LinkFor<'a> {
+    /// At once: the live link, a new one, or why there is none.
+    Ready(Result<Arc<Link>, Error>),
+    /// Once the gated server is admitted (probed, or waited for).
+    Admission(BorrowingFuture<'a, Result<Arc<Link>, Error>>),
+}
 
 /// How long a caller refused while its server is being probed waits
 /// before asking again.
@@ -231,10 +242,23 @@ impl AsyncClient {
     }
 
     /// The link to `server` once the router admits it: the live one, or a
-    /// new one. A server due for a probe is checked with `version` on the
-    /// new link first; a caller refused while another probes waits for the
-    /// outcome.
-    async fn link(
+    /// new one, at once — unless the server is gated: then a boxed future
+    /// asks for admission, probing with `version` on a new link first if
+    /// it is due, or waiting for another caller's probe. Boxed, as those
+    /// paths are rare: they would otherwise make every call's future
+    /// larger to move.
+    fn link<'a>(&'a self, topology: &'a Topology, server: usize, deadline: Instant) -> LinkFor<'a> {
+        if topology.router.is_gated(server) {
+            LinkFor::Admission(Box::pin(self.admitted_link(topology, server, deadline)))
+        } else {
+            // Not gated: admitted without looking at the time.
+            LinkFor::Ready(self.live_link(topology, server, deadline))
+        }
+    }
+
+    /// [`AsyncClient::link`] of a gated server: asks for admission, and
+    /// probes or waits as the router says.
+    async fn admitted_link(
         &self,
         topology: &Topology,
         server: usize,
@@ -247,16 +271,24 @@ impl AsyncClient {
                 Err(_)
                     if router.worth_waiting(server) && Instant::now() + PROBE_WAIT < deadline =>
                 {
-                    // Boxed, as the probe below: rare paths that would
-                    // otherwise make every call's future larger to move.
-                    Box::pin(self.sleep(PROBE_WAIT)).await;
+                    self.sleep(PROBE_WAIT).await;
                 }
                 Err(e) => return Err(e),
             }
         };
         if admission == Admission::Probe {
-            return Box::pin(self.probe(topology, server, deadline)).await;
+            return self.probe(topology, server, deadline).await;
         }
+        self.live_link(topology, server, deadline)
+    }
+
+    /// The live link to an admitted `server`, or a new one.
+    fn live_link(
+        &self,
+        topology: &Topology,
+        server: usize,
+        deadline: Instant,
+    ) -> Result<Arc<Link>, Error> {
         let Some(slot) = topology.servers.get(server) else {
             return Err(Error::NoServer(format!("no server #{server}")));
         };
@@ -302,8 +334,8 @@ impl AsyncClient {
 
     /// Probe, in the background, the down servers an ejecting router hands
     /// out (no key is routed to them meanwhile).
-    fn spawn_due_probes(&self, topology: &Arc<Topology>) {
-        for server in topology.router.due_probes(Instant::now()) {
+    fn spawn_due_probes(&self, topology: &Arc<Topology>, now: Instant) {
+        for server in topology.router.due_probes(now) {
             let (client, topology) = (self.clone(), topology.clone());
             let deadline = Instant::now() + self.inner.config.io_timeout;
             let probe = async move {
@@ -326,180 +358,227 @@ impl AsyncClient {
         deadline: Instant,
     ) -> Result<RequestId, Error> {
         let mut timer = None;
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(sent) = link.poll_submit(cx, command, deadline) {
-                return Poll::Ready(sent);
-            }
-            // No room: wait for some, but not past the deadline.
-            let timer = timer.get_or_insert_with(|| self.inner.runtime.timer(deadline));
-            timer.as_mut().poll_fired(cx).map(|()| Err(Error::Timeout))
-        })
-        .await
+        std::future::poll_fn(|cx| self.poll_submit(cx, link, command, deadline, &mut timer)).await
     }
 
     /// Plan `op`; per round, queue its commands on their servers' links
     /// (all before waiting for any reply) and fold the replies into its
     /// result. All rounds within one deadline.
+    ///
+    /// A round of one command (any keyed operation) runs here without a
+    /// future of its own, and a round of several in a boxed one: every
+    /// future nested in this one is moved into it, and the caller moves
+    /// this one a few times more, so what it holds across its awaits is
+    /// kept small.
     pub(crate) async fn execute<O>(&self, op: O) -> O::Output
     where
         O: Operation + Send,
         O::Output: Send,
     {
-        let deadline = Instant::now() + self.inner.config.io_timeout;
+        let start = Instant::now();
+        let deadline = start + self.inner.config.io_timeout;
         let topology = self.topology();
-        self.spawn_due_probes(&topology);
-        let mut call = match plan_buffer::start(op, &topology.router) {
-            Ok(call) => call,
-            Err(refused) => {
-                yield_now().await;
-                return refused;
-            }
-        };
-        crate::trace::describe(&call);
-        let mut waited = false;
-        let mut timer = None;
-        while !call.is_finished() {
-            let round = call.next_round(Instant::now(), deadline);
-            if round.is_empty() {
-                break;
-            }
-            if round.len() == 1 {
-                // One command (any keyed operation): no lists to keep.
-                for index in round {
-                    waited |= self.run_one(&topology, &mut call, index, deadline).await;
+        if topology.router.ejects() {
+            // Only an ejecting router probes down servers in the background.
+            self.spawn_due_probes(&topology, start);
+        }
+        // A labelled block, so that the planned call's `Result` is gone
+        // from the future before the refusal's await.
+        let refused = 'planned: {
+            let mut call = match plan_buffer::start(op, &topology.router) {
+                Ok(call) => call,
+                Err(refused) => break 'planned refused,
+            };
+            crate::trace::describe(&call);
+            let mut waited = false;
+            let mut timer = None;
+            // The first round starts with the call; a later one (a retry)
+            // reads the clock again.
+            let mut first = Some(start);
+            while !call.is_finished() {
+                let now = first.take().unwrap_or_else(Instant::now);
+                let mut round = call.next_round(now, deadline);
+                if round.len() > 1 {
+                    let run = self.run_round(&topology, &mut call, round, deadline, &mut timer);
+                    waited |= Box::pin(run).await;
+                    continue;
                 }
-                continue;
-            }
-            let mut links: Vec<(usize, Result<Arc<Link>, Error>)> = Vec::new();
-            let mut requests = Requests::default();
-            for index in round {
-                let dispatch = call.dispatch(index);
-                let server = dispatch.server;
-                let link = match links.iter().find(|(s, _)| *s == server) {
-                    Some((_, link)) => link.clone(),
-                    None => {
-                        let link = self.link(&topology, server, deadline).await;
-                        links.push((server, link.clone()));
-                        link
-                    }
+                // One command: no lists to keep.
+                let Some(index) = round.next() else { break };
+                let server = call.dispatch(index).server;
+                let link = match self.link(&topology, server, deadline) {
+                    LinkFor::Ready(link) => link,
+                    LinkFor::Admission(admitted) => admitted.await,
                 };
                 let sent = match link {
-                    Ok(link) => self
-                        .submit(&link, call.checked(index), deadline)
+                    Ok(link) => {
+                        let command = call.checked(index);
+                        std::future::poll_fn(|cx| {
+                            self.poll_submit(cx, &link, command, deadline, &mut timer)
+                        })
                         .await
-                        .map(|id| (link, id)),
+                        .map(|id| (link, id))
+                    }
                     Err(e) => Err(e),
                 };
-                match sent {
-                    Ok((link, id)) => requests.0.push(InFlight {
-                        index,
-                        server,
-                        link,
-                        id,
-                        result: None,
-                    }),
-                    Err(e) => call.complete(index, Err(e)),
-                }
-            }
-            std::future::poll_fn(|cx| {
-                let mut pending = false;
-                for r in requests.0.iter_mut().filter(|r| r.result.is_none()) {
-                    match r.link.poll_result(cx, r.id) {
-                        Poll::Ready(result) => r.result = Some(result),
-                        Poll::Pending => pending = true,
+                let (link, id) = match sent {
+                    Ok(sent) => sent,
+                    Err(e) => {
+                        call.complete(index, Err(e));
+                        continue;
                     }
+                };
+                let mut awaiting = Awaiting {
+                    link: &link,
+                    id,
+                    done: false,
+                };
+                // Just sent, with this task's waker: the link wakes it when
+                // the reply is read (even before this first `Pending`, by a
+                // driver on another thread), so the first turn need not
+                // look.
+                let mut sent_now = true;
+                let result = std::future::poll_fn(|cx| {
+                    if std::mem::take(&mut sent_now) {
+                        waited = true;
+                        return Poll::Pending;
+                    }
+                    link.poll_result(cx, id)
+                })
+                .await;
+                awaiting.done = true;
+                if result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error) {
+                    // The policy takes no time from a reply: the round's.
+                    topology.router.record(server, HealthEvent::Replied, now);
                 }
-                if !pending {
-                    return Poll::Ready(());
-                }
-                waited = true;
-                // The connection's driver times requests out; this timer
-                // keeps the call's bound even when the driver is not
-                // scheduled in time (a busy executor).
-                let timer = timer.get_or_insert_with(|| self.inner.runtime.timer(deadline));
-                if timer.as_mut().poll_fired(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                let now = Instant::now();
-                for r in requests.0.iter_mut().filter(|r| r.result.is_none()) {
-                    r.link.expire(now);
-                    r.result = match r.link.poll_result(cx, r.id) {
-                        Poll::Ready(result) => Some(result),
-                        Poll::Pending => {
-                            r.link.abandon(r.id);
-                            Some(Err(Error::Timeout))
-                        }
-                    };
-                }
-                Poll::Ready(())
-            })
-            .await;
-            let now = Instant::now();
-            let mut replied: Vec<usize> = Vec::new();
-            for r in std::mem::take(&mut requests.0) {
-                let result = r.result.unwrap_or(Err(Error::Closed));
-                let answered = result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
-                if answered && !replied.contains(&r.server) {
-                    replied.push(r.server);
-                }
-                call.complete(r.index, result);
+                call.complete(index, result);
             }
-            for server in replied {
-                topology.router.record(server, HealthEvent::Replied, now);
+            if !waited {
+                // Nothing was awaited (a fail-fast error): let the
+                // executor's other tasks, the connection drivers among
+                // them, run.
+                yield_now().await;
             }
-        }
-        if !waited {
-            // Nothing was awaited (a fail-fast error): let the executor's
-            // other tasks, the connection drivers among them, run.
-            yield_now().await;
-        }
-        plan_buffer::finish(call)
+            return plan_buffer::finish(call);
+        };
+        // As a call that failed fast.
+        yield_now().await;
+        refused
     }
 
-    /// A round of one command: queue it on its server's link and wait for
-    /// its reply. Whether it had to wait.
-    async fn run_one<O: Operation>(
+    /// A round of several commands: queue each on its server's link, all
+    /// before waiting for any reply, then wait for the replies until
+    /// `deadline` (`timer` fires then). Whether it had to wait.
+    async fn run_round<O: Operation>(
         &self,
         topology: &Topology,
         call: &mut Call<O>,
-        index: usize,
+        round: Round,
         deadline: Instant,
+        timer: &mut Option<std::pin::Pin<Box<dyn super::runtime::Timer>>>,
     ) -> bool {
-        let server = call.dispatch(index).server;
-        let sent = match self.link(topology, server, deadline).await {
-            Ok(link) => self
-                .submit(&link, call.checked(index), deadline)
-                .await
-                .map(|id| (link, id)),
-            Err(e) => Err(e),
-        };
-        let (link, id) = match sent {
-            Ok(sent) => sent,
-            Err(e) => {
-                call.complete(index, Err(e));
-                return false;
-            }
-        };
-        let mut awaiting = Awaiting {
-            link: &link,
-            id,
-            done: false,
-        };
         let mut waited = false;
-        let result = std::future::poll_fn(|cx| {
-            let poll = link.poll_result(cx, id);
-            waited |= poll.is_pending();
-            poll
+        let mut links: Vec<(usize, Result<Arc<Link>, Error>)> = Vec::new();
+        let mut requests = Requests::default();
+        for index in round {
+            let dispatch = call.dispatch(index);
+            let server = dispatch.server;
+            let link = match links.iter().find(|(s, _)| *s == server) {
+                Some((_, link)) => link.clone(),
+                None => {
+                    let link = match self.link(topology, server, deadline) {
+                        LinkFor::Ready(link) => link,
+                        LinkFor::Admission(admitted) => admitted.await,
+                    };
+                    links.push((server, link.clone()));
+                    link
+                }
+            };
+            let sent = match link {
+                Ok(link) => {
+                    let command = call.checked(index);
+                    std::future::poll_fn(|cx| self.poll_submit(cx, &link, command, deadline, timer))
+                        .await
+                        .map(|id| (link, id))
+                }
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok((link, id)) => requests.0.push(InFlight {
+                    index,
+                    server,
+                    link,
+                    id,
+                    result: None,
+                }),
+                Err(e) => call.complete(index, Err(e)),
+            }
+        }
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for r in requests.0.iter_mut().filter(|r| r.result.is_none()) {
+                match r.link.poll_result(cx, r.id) {
+                    Poll::Ready(result) => r.result = Some(result),
+                    Poll::Pending => pending = true,
+                }
+            }
+            if !pending {
+                return Poll::Ready(());
+            }
+            waited = true;
+            // The connection's driver times requests out; this timer
+            // keeps the call's bound even when the driver is not
+            // scheduled in time (a busy executor).
+            let timer = timer.get_or_insert_with(|| self.inner.runtime.timer(deadline));
+            if timer.as_mut().poll_fired(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = Instant::now();
+            for r in requests.0.iter_mut().filter(|r| r.result.is_none()) {
+                r.link.expire(now);
+                r.result = match r.link.poll_result(cx, r.id) {
+                    Poll::Ready(result) => Some(result),
+                    Poll::Pending => {
+                        r.link.abandon(r.id);
+                        Some(Err(Error::Timeout))
+                    }
+                };
+            }
+            Poll::Ready(())
         })
         .await;
-        awaiting.done = true;
-        if result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error) {
-            topology
-                .router
-                .record(server, HealthEvent::Replied, Instant::now());
+        let now = Instant::now();
+        let mut replied: Vec<usize> = Vec::new();
+        for r in std::mem::take(&mut requests.0) {
+            let result = r.result.unwrap_or(Err(Error::Closed));
+            let answered = result.is_ok() || result.as_ref().is_err_and(Error::is_reply_error);
+            if answered && !replied.contains(&r.server) {
+                replied.push(r.server);
+            }
+            call.complete(r.index, result);
         }
-        call.complete(index, result);
+        for server in replied {
+            topology.router.record(server, HealthEvent::Replied, now);
+        }
         waited
+    }
+
+    /// Queue `command` on `link`, once it has room; `timer` (made on the
+    /// first wait) fires at `deadline`.
+    fn poll_submit(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        link: &Link,
+        command: CheckedCommand<'_>,
+        deadline: Instant,
+        timer: &mut Option<std::pin::Pin<Box<dyn super::runtime::Timer>>>,
+    ) -> Poll<Result<RequestId, Error>> {
+        if let Poll::Ready(sent) = link.poll_submit(cx, command, deadline) {
+            return Poll::Ready(sent);
+        }
+        // No room: wait for some, but not past the deadline.
+        let timer = timer.get_or_insert_with(|| self.inner.runtime.timer(deadline));
+        timer.as_mut().poll_fired(cx).map(|()| Err(Error::Timeout))
     }
 
     /// Close every connection once what is in flight on it is answered,

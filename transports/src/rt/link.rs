@@ -97,7 +97,10 @@ impl Link {
         !st.ended && !st.closing && !st.conn.is_poisoned()
     }
 
-    /// Queue `command` with `deadline`, once there is room.
+    /// Queue `command` with `deadline`, once there is room. The caller's
+    /// waker is kept for the reply: until it polls
+    /// [`Link::poll_result`], it is woken when the reply comes (so it need
+    /// not poll for the result in the same turn).
     pub(crate) fn poll_submit(
         &self,
         cx: &mut Context<'_>,
@@ -116,7 +119,7 @@ impl Link {
         }
         let sent = st.conn.send_checked(command, Some(deadline));
         if let Ok(id) = sent {
-            st.slots.insert(id, Slot::Waiting(None));
+            st.slots.insert(id, Slot::Waiting(Some(cx.waker().clone())));
             if let Some(driver) = &st.driver {
                 driver.wake_by_ref();
             }
