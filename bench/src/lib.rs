@@ -82,8 +82,8 @@ fn check_hit(hit: Option<memwire::Value>) -> Result<(), RunError> {
     }
 }
 
-/// Run `workload` on `system` (`blocking`, `mio`, `smol`, `tokio`, `core`
-/// or `adapter`) against `server` (`host:port`), measured by `meter`.
+/// Run `workload` on `system` (`blocking`, `mio`, `smol`, `smol-local`,
+/// `tokio`, `core` or `adapter`) against `server` (`host:port`), measured by `meter`.
 ///
 /// # Errors
 ///
@@ -99,6 +99,7 @@ pub fn run(
         ("mio", _) => sequential::mio(workload, server, meter),
         ("smol", Workload::Tasks(n)) => pipelined::smol_tasks(n, server, meter),
         ("smol", _) => sequential::smol(workload, server, meter),
+        ("smol-local", _) => sequential::smol_local(workload, server, meter),
         ("tokio", Workload::Tasks(n)) => pipelined::tokio_tasks(n, server, meter),
         ("tokio", _) => sequential::tokio(workload, server, meter),
         ("core", Workload::Window(n) | Workload::Tasks(n)) => {

@@ -58,7 +58,7 @@ const USAGE: &str = "usage:
   memwire-bench table --server HOST:PORT --floor PATH --libmc PATH [--rounds 3] [--secs 2] [--before PATH]
   memwire-bench run SYSTEM WORKLOAD [N] --server HOST:PORT [--secs 2]
   memwire-bench preload --server HOST:PORT
-SYSTEM: blocking mio smol tokio core adapter; WORKLOAD: get set mget window tasks";
+SYSTEM: blocking mio smol smol-local tokio core adapter; WORKLOAD: get set mget window tasks";
 
 fn main() -> ExitCode {
     let args = Args::parse();

@@ -112,6 +112,20 @@ pub fn smol(workload: Workload, server: &str, meter: Meter) -> Result<Measured, 
     smol::block_on(async_loop(&client, workload, meter))
 }
 
+/// The smol client with its drivers on an executor of the caller's
+/// ([`memwire::smol::Client::on_executor`]), called from
+/// `smol::block_on(executor.run(...))`: caller and drivers on one thread.
+///
+/// # Errors
+///
+/// As [`crate::run`].
+pub fn smol_local(workload: Workload, server: &str, meter: Meter) -> Result<Measured, RunError> {
+    let executor = std::sync::Arc::new(smol::Executor::new());
+    let config = memwire::smol::Client::builder().server(server).config()?;
+    let client = memwire::smol::Client::on_executor(config, executor.clone())?;
+    smol::block_on(executor.run(async_loop(&client, workload, meter)))
+}
+
 /// The tokio client on a current-thread runtime (the caller's loop and the
 /// connection's driver on one thread).
 ///

@@ -110,6 +110,10 @@ fn all_groups() -> Vec<Group> {
             goal(entry("memwire blocking", Memwire("blocking")), g),
             entry("memwire mio::Client", Memwire("mio")),
             entry("memwire smol (block_on)", Memwire("smol")),
+            entry(
+                "memwire smol (block_on, drivers on its executor)",
+                Memwire("smol-local"),
+            ),
             entry("memwire tokio (current thread)", Memwire("tokio")),
             entry("memwire core over std TcpStream", Memwire("core")),
         ],

@@ -548,3 +548,53 @@ macro_rules! async_suite {
 
 async_suite!(smol_client, Smol, memwire::smol::Client, "smol");
 async_suite!(tokio_client, Tokio, memwire::tokio::Client, "tokio");
+
+/// A smol client on an executor of the caller's
+/// (`memwire::smol::Client::on_executor`): its drivers run there, so
+/// nothing moves while that executor is not run, and everything works
+/// when it is — calls from its tasks sharing one connection included.
+#[cfg(feature = "smol")]
+#[test]
+fn smol_client_on_the_callers_executor() {
+    let server = Memcached::start();
+    let executor = Arc::new(smol::Executor::new());
+    let config = memwire::smol::Client::builder()
+        .server(server.url())
+        .config()
+        .expect("config");
+    let client = memwire::smol::Client::on_executor(config, executor.clone()).expect("client");
+    // The executor not run: the driver that would connect never starts.
+    let stuck = smol::block_on(smol::future::or(
+        async { Some(client.get("k").await) },
+        async {
+            smol::Timer::after(Duration::from_millis(300)).await;
+            None
+        },
+    ));
+    assert!(
+        stuck.is_none(),
+        "a call completed without its executor: {stuck:?}"
+    );
+    smol::block_on(executor.run(async {
+        client.set("k", "v").await.expect("set");
+        let hit = client.get("k").await.expect("get").expect("hit");
+        assert_eq!(hit.data, "v");
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let c = client.clone();
+                executor.spawn(async move {
+                    c.set(format!("k{i}"), format!("v{i}")).await?;
+                    c.get(format!("k{i}")).await
+                })
+            })
+            .collect();
+        for (i, task) in tasks.into_iter().enumerate() {
+            let hit = task.await.expect("task").expect("hit");
+            assert_eq!(hit.data, format!("v{i}").as_bytes());
+        }
+    }));
+    let stats = smol::block_on(executor.run(client.stats()));
+    assert_eq!(stats.len(), 1);
+    let total = stats[0].1.as_ref().expect("stats").get("total_connections");
+    assert!(total.is_some(), "{stats:?}");
+}
