@@ -229,6 +229,20 @@ fn silent_server() -> SocketAddr {
     addr
 }
 
+/// A client of a [`silent_server`] with `io_timeout`, whose failure
+/// policy never marks the server down (every call runs into its deadline).
+fn silent_client<C: TestClient>(io_timeout: Duration) -> C {
+    build(
+        C::builder()
+            .server(silent_server().to_string())
+            .io_timeout(io_timeout)
+            .health(HealthConfig {
+                failure_limit: 100,
+                retry_after: Duration::from_millis(10),
+            }),
+    )
+}
+
 /// Send `signal` (`-STOP`/`-CONT`) to the server and wait until every
 /// thread of it is stopped (or running again): `kill` only queues the
 /// signal.
@@ -1001,17 +1015,8 @@ pub fn unix_socket<C: TestClient>() {
 /// A server that accepts and never answers: `Timeout` within the I/O
 /// timeout, for single and multi-key calls.
 pub fn timeout_silent_server<C: TestClient>() {
-    let addr = silent_server();
     let io_timeout = Duration::from_millis(300);
-    let c: C = build(
-        C::builder()
-            .server(addr.to_string())
-            .io_timeout(io_timeout)
-            .health(HealthConfig {
-                failure_limit: 100,
-                retry_after: Duration::from_millis(10),
-            }),
-    );
+    let c: C = silent_client(io_timeout);
     for call in 0..3 {
         let started = Instant::now();
         let r = match call {
@@ -1037,17 +1042,8 @@ pub fn timeout_silent_server<C: TestClient>() {
 /// it starts: when a blocking read trusted its socket timeout to end at
 /// the deadline, the second latest of these calls ended 25–30 ms late.
 pub fn deadlines_kept_at_any_timer_phase<C: TestClient>() {
-    let addr = silent_server();
     let io_timeout = Duration::from_millis(300);
-    let c: C = build(
-        C::builder()
-            .server(addr.to_string())
-            .io_timeout(io_timeout)
-            .health(HealthConfig {
-                failure_limit: 100,
-                retry_after: Duration::from_millis(10),
-            }),
-    );
+    let c: C = silent_client(io_timeout);
     let mut late: Vec<Duration> = thread::scope(|s| {
         let calls: Vec<_> = (0..8u32)
             .map(|i| {
@@ -1417,17 +1413,8 @@ pub fn error_display_does_not_repeat_the_source<C: TestClient>() {
 /// of 500 ms returns a timeout within 500 ms + 250 ms (half the
 /// deadline: time limits that add up fail), every time.
 pub fn one_deadline_per_call<C: TestClient>() {
-    let addr = silent_server();
     let io_timeout = Duration::from_millis(500);
-    let c: C = build(
-        C::builder()
-            .server(addr.to_string())
-            .io_timeout(io_timeout)
-            .health(HealthConfig {
-                failure_limit: 100,
-                retry_after: Duration::from_millis(10),
-            }),
-    );
+    let c: C = silent_client(io_timeout);
     for round in 0..3 {
         let started = Instant::now();
         let r = c.delete("k");
