@@ -29,6 +29,12 @@ const WAKE: Token = Token(usize::MAX);
 /// asking the router again.
 const PROBE_WAIT: Duration = Duration::from_millis(2);
 
+/// An idle connection used at least this long ago is checked for a
+/// server that closed it before a call goes out on it; one used more
+/// recently was just shown alive by its reply, and a check per call would
+/// cost a system call each (as the blocking client's pool does).
+const IDLE_CHECK: Duration = Duration::from_millis(1);
+
 /// The id of a server's connection slot: stable while the server stays in
 /// the list (whatever its index after a reconfiguration), and the poll
 /// token of its connection.
@@ -122,6 +128,8 @@ impl Poller {
 #[derive(Debug)]
 struct Slot {
     adapter: Adapter,
+    /// When a request was last queued on it.
+    used: Instant,
     /// Tells this connection's requests from those of the slot's earlier
     /// ones: request ids restart per connection.
     generation: u64,
@@ -334,7 +342,7 @@ impl Shared {
             }
             let server = target.server();
             if let Ok((slot, _)) = topology.slot(server) {
-                self.check_idle(slot);
+                self.check_idle(slot, now);
             }
             // After the check, which may have just asked for a probe.
             match topology.router.admit(server, Instant::now()) {
@@ -434,6 +442,9 @@ impl Shared {
             for (_, ticket) in sent.get(queued..).unwrap_or_default() {
                 self.requests.insert(*ticket, Request::Pending(None));
             }
+            if let (true, Some(used)) = (sent.len() > queued, self.slots.get_mut(&slot)) {
+                used.used = Instant::now();
+            }
             self.send_out(slot, deadline);
         }
     }
@@ -469,6 +480,7 @@ impl Shared {
                 self.opened += 1;
                 vacant.insert(Slot {
                     adapter,
+                    used: Instant::now(),
                     generation: self.opened,
                 })
             }
@@ -494,9 +506,16 @@ impl Shared {
         self.collect(slot);
     }
 
-    /// Find out whether the server closed `slot`'s idle connection.
-    fn check_idle(&mut self, slot: SlotId) {
-        if let Some(idle) = self.slots.get_mut(&slot).filter(|s| s.is_idle()) {
+    /// Find out whether the server closed `slot`'s idle connection, unless
+    /// it was used within [`IDLE_CHECK`] of `now`.
+    fn check_idle(&mut self, slot: SlotId, now: Instant) {
+        let unused = |s: &&mut Slot| now.saturating_duration_since(s.used) >= IDLE_CHECK;
+        if let Some(idle) = self
+            .slots
+            .get_mut(&slot)
+            .filter(|s| s.is_idle())
+            .filter(unused)
+        {
             idle.adapter.drive();
         }
         self.collect(slot);
