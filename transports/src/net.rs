@@ -17,6 +17,12 @@ use std::time::{Duration, Instant};
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Connection, Error};
 
+/// An idle connection used at least this long ago is checked for a server
+/// that closed it before a request goes out on it (one system call); one
+/// used more recently was just shown alive by its reply.
+#[cfg(any(feature = "blocking", feature = "mio"))]
+pub(crate) const IDLE_CHECK: std::time::Duration = std::time::Duration::from_millis(1);
+
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
 #[cfg(feature = "tls")]

@@ -37,6 +37,7 @@ use memwire_core::client::{
 use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Error, RequestId};
 
+use crate::net::IDLE_CHECK;
 use crate::{plan_buffer, Commands, Connector};
 use conn::Conn;
 use pool::{Pool, Slot};
@@ -120,11 +121,6 @@ struct Session {
 /// How long a caller refused while its server is being probed waits
 /// before asking again.
 const PROBE_WAIT: Duration = Duration::from_millis(2);
-
-/// A pooled connection idle at least this long is checked before a write
-/// goes out on it; one used more recently was just shown alive by its
-/// reply, and a check per request would cost a system call each.
-const IDLE_CHECK: Duration = Duration::from_millis(1);
 
 /// Whether an idle pooled connection is checked for a server that closed
 /// it (or sent something) before a request goes out on it: a

@@ -20,6 +20,7 @@ use smallvec::SmallVec;
 
 use super::target::Target;
 use super::Adapter;
+use crate::net::IDLE_CHECK;
 use crate::Connector;
 
 /// The token of the waker that interrupts a poll in progress.
@@ -28,12 +29,6 @@ const WAKE: Token = Token(usize::MAX);
 /// How long a caller refused while another probes its server waits before
 /// asking the router again.
 const PROBE_WAIT: Duration = Duration::from_millis(2);
-
-/// An idle connection used at least this long ago is checked for a
-/// server that closed it before a call goes out on it; one used more
-/// recently was just shown alive by its reply, and a check per call would
-/// cost a system call each (as the blocking client's pool does).
-const IDLE_CHECK: Duration = Duration::from_millis(1);
 
 /// The id of a server's connection slot: stable while the server stays in
 /// the list (whatever its index after a reconfiguration), and the poll
