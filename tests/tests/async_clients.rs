@@ -381,9 +381,12 @@ fn dropped_while_connecting<R: TestRuntime, C: Client>() {
 /// With `max_in_flight(4)`, 64 concurrent tasks against a server that
 /// answers only after 8 requests never get 8 in flight: the extra callers
 /// wait for room, until their deadline, and nobody gets an answer —
-/// nothing beyond the bound is sent. (Callers still waiting when the
-/// connection dies may retry their read on a new connection, which this
-/// one-connection server refuses.)
+/// nothing beyond the bound is sent. The first request in flight times
+/// out; the connection dies with it, and the calls whose deadline has not
+/// come yet — the other requests in flight, a few microseconds younger,
+/// when the driver's timer fires between their deadlines, and the callers
+/// still waiting — may retry their read on a new connection, which this
+/// one-connection server refuses.
 fn in_flight_is_bounded<R: TestRuntime, C: Client>() {
     let addr = answer_after(8);
     let io_timeout = Duration::from_millis(500);
@@ -411,7 +414,7 @@ fn in_flight_is_bounded<R: TestRuntime, C: Client>() {
                 Ok(v) => panic!("an answer means more than 4 were in flight: {v:?}"),
             }
         }
-        assert!(timeouts >= 4, "the 4 in flight time out");
+        assert!(timeouts >= 1, "the first request in flight times out");
         assert!(started.elapsed() < io_timeout + SLACK);
     });
 }
