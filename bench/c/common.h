@@ -41,6 +41,22 @@ static double warm_up_secs(void) {
     return w ? atof(w) : 0.2;
 }
 
+/* Nanoseconds of pure computation (a spin on the clock, touching no
+ * memory) after each reply: $BUSY_NS, default 0. A calibration, not a
+ * client: it shows what a client whose whole work per request is that much
+ * computation would measure against the floor. */
+static double busy_secs(void) {
+    const char *b = getenv("BUSY_NS");
+    return b ? atof(b) / 1e9 : 0;
+}
+
+static void spin_for(double secs) {
+    if (secs <= 0) return;
+    double until = now_secs() + secs;
+    while (now_secs() < until) {
+    }
+}
+
 /* The 100-byte value every workload stores. */
 static void fill_value(char *v) {
     for (int i = 0; i < VALUE_LEN; i++) v[i] = (char)('a' + i % 26);

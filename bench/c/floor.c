@@ -5,7 +5,9 @@
  *
  *   floor HOST PORT get|set|mget|window SECS [WINDOW]
  *
- * Prints "UNITS SECS CPU" (requests, or keys for mget). */
+ * Prints "UNITS SECS CPU" (requests, or keys for mget). With $BUSY_NS,
+ * each request of get, set and mget also spends that many nanoseconds
+ * computing (see busy_secs). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -107,6 +109,7 @@ int main(int argc, char **argv) {
 
     if (strcmp(workload, "window") != 0) {
         char *buf = malloc(reply_len);
+        double busy = busy_secs();
         double warm_until = now_secs() + warm_up_secs();
         while (now_secs() < warm_until) {
             send_all(req, req_len);
@@ -118,6 +121,7 @@ int main(int argc, char **argv) {
             send_all(req, req_len);
             recv_exact(buf, reply_len);
             expect_tail(buf, reply_len, tail);
+            spin_for(busy);
             ops++;
         } while ((t = now_secs()) < end);
         report(ops * units_per_op, t - start, cpu_secs() - cpu0);

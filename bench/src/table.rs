@@ -40,6 +40,9 @@ enum Runner {
     /// The same, run by [`Setup::before`].
     Before(&'static str),
     Floor,
+    /// The floor spending this many nanoseconds computing after each
+    /// reply: a calibration of what a goal leaves a client.
+    FloorBusy(u32),
     Libmc,
 }
 
@@ -98,14 +101,19 @@ fn groups(before: bool) -> Vec<Group> {
 }
 
 fn all_groups() -> Vec<Group> {
-    use Runner::{Floor, Libmc, Memwire};
-    let sequential = |title, workload, unit, g| Group {
+    use Runner::{Floor, FloorBusy, Libmc, Memwire};
+    // (`busy`: the floor's calibration row, nanoseconds per request.)
+    let sequential = |title, workload, unit, g, busy: u32| Group {
         title,
         workload,
         n: None,
         unit,
         entries: vec![
             reference(entry("raw-socket floor (C)", Floor)),
+            entry(
+                &format!("raw-socket floor + {busy} ns computing per request (C)"),
+                FloorBusy(busy),
+            ),
             entry("libmemcached (C)", Libmc),
             goal(entry("memwire blocking", Memwire("blocking")), g),
             entry("memwire mio::Client", Memwire("mio")),
@@ -119,9 +127,9 @@ fn all_groups() -> Vec<Group> {
         ],
     };
     vec![
-        sequential("sequential get", "get", "ops", 0.95),
-        sequential("sequential set", "set", "ops", 0.95),
-        sequential("multi-get, 100 keys", "mget", "keys", 0.90),
+        sequential("sequential get", "get", "ops", 0.95, 250),
+        sequential("sequential set", "set", "ops", 0.95, 250),
+        sequential("multi-get, 100 keys", "mget", "keys", 0.90, 2_500),
         Group {
             title: "pipelined, window 100",
             workload: "window",
@@ -167,10 +175,10 @@ fn run_entry(setup: &Setup, group: &Group, e: &Entry) -> Result<Measured, RunErr
             c.args(["--server", &setup.server, "--secs", &secs]);
             c
         }
-        Runner::Floor | Runner::Libmc => {
+        Runner::Floor | Runner::FloorBusy(_) | Runner::Libmc => {
             let program = match &e.runner {
-                Runner::Floor => &setup.floor,
-                _ => &setup.libmc,
+                Runner::Libmc => &setup.libmc,
+                _ => &setup.floor,
             };
             // The floor's pipelined form of `tasks N` is a window of N.
             let workload = if group.workload == "tasks" {
@@ -181,6 +189,9 @@ fn run_entry(setup: &Setup, group: &Group, e: &Entry) -> Result<Measured, RunErr
             let mut c = Command::new(program);
             c.args([host, port, workload, &secs]);
             c.args(n.iter());
+            if let Runner::FloorBusy(ns) = e.runner {
+                c.env("BUSY_NS", ns.to_string());
+            }
             c
         }
     };
