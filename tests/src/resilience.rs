@@ -311,6 +311,40 @@ pub fn restarted_server_is_probed_back<C: TestClient>() {
     assert_eq!(transitions, [Transition::Down, Transition::Up]);
 }
 
+/// A server closing an idle connection (memcached's `idle_timeout`, as a
+/// proxy or a firewall may too) is no failure of the server: with a
+/// failure limit of 1 and a long retry time, the next call gets through on
+/// a new connection and the up/down hook hears nothing.
+pub fn idle_connection_closed_by_the_server_is_no_failure<C: TestClient>() {
+    let server = Memcached::builder().args(["-o", "idle_timeout=1"]).start();
+    let seen: Arc<Mutex<Vec<Transition>>> = Arc::default();
+    let log = seen.clone();
+    let c: C = build(
+        C::builder()
+            .server(server.url())
+            .health(HealthConfig {
+                failure_limit: 1,
+                retry_after: Duration::from_secs(60),
+            })
+            .on_health_change(move |_, t| log.lock().unwrap_or_else(|e| e.into_inner()).push(t)),
+    );
+    c.set("k", "v").unwrap();
+    // memcached looks for idle connections about once a second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stat_u64(&server_stats(&server), "idle_kicks") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the server kept the idle connection"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    // Time for a client that watches its sockets to notice the close.
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(text(c.get("k")), "v");
+    let transitions = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(transitions, []);
+}
+
 /// Connections the server has accepted so far (its `stats` read counts
 /// one more).
 fn accepted(server: &Memcached) -> u64 {
@@ -373,6 +407,7 @@ macro_rules! resilience_suite {
             live_reconfiguration,
             restarted_server_is_probed_back,
             a_read_broken_by_another_request_is_retried,
+            idle_connection_closed_by_the_server_is_no_failure,
         );
     };
     (@tests $client:ty; $($name:ident),* $(,)?) => {

@@ -174,7 +174,7 @@ impl<C: Commands> Cache<C> {
 
     /// What the client underneath did with each server: requests, errors
     /// by kind, connections, bytes (see
-    /// [`Commands::server_metrics`](crate::Commands::server_metrics)).
+    /// [`Commands::server_metrics`]).
     ///
     /// ```no_run
     /// # #[cfg(feature = "blocking")] {
