@@ -427,6 +427,51 @@ fn reconnect_after_server_restart() {
     assert_eq!(values(done.next().expect("get"))[0].data, "after");
 }
 
+/// A reply and the server's close arriving together (`get` then `quit`,
+/// answered at once): the adapter, which stops reading once a read leaves
+/// room in its buffer, still reads on to the end of file when the event
+/// says the server closed; no later event would tell it. The close is
+/// seen within the turn that brought the reply, or soon after.
+#[test]
+fn close_arriving_with_a_reply_is_seen() {
+    let server = Memcached::start();
+    let mut lp = Loop::new();
+    let mut mc = connected(&server, &lp);
+    // Connected first, so that both requests leave in one write.
+    let version = mc.send(Command::version(), soon()).expect("version");
+    assert_eq!(
+        lp.collect(&mut mc, 1, Duration::from_secs(5))[0].id,
+        version
+    );
+    let get = mc.send(Command::get("nothing"), soon()).expect("get");
+    let quit = mc.send(Command::quit(), None).expect("quit");
+    mc.flush();
+    // Both the reply and the close are in before the poll.
+    thread::sleep(Duration::from_millis(50));
+    let mut done = lp.collect(&mut mc, 2, Duration::from_secs(5));
+    done.sort_by_key(|d| d.id);
+    assert_eq!((done[0].id, done[1].id), (get, quit));
+    assert!(
+        matches!(done[1].result, Ok(Response::Sent)),
+        "{:?}",
+        done[1]
+    );
+    assert!(values(done.remove(0)).is_empty());
+    let started = Instant::now();
+    while !mc.is_poisoned() {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the server's close was not seen"
+        );
+        assert!(lp.turn(&mut mc, Duration::from_millis(100)).is_empty());
+    }
+    assert!(
+        matches!(mc.poison_cause(), Some(Error::Closed)),
+        "{:?}",
+        mc.poison_cause()
+    );
+}
+
 /// An abandoned request's reply is read and dropped; the next request gets
 /// its own.
 #[test]

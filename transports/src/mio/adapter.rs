@@ -52,9 +52,12 @@ struct Connecting {
 /// [`Adapter::flush`]). Interest follows the connection: `READABLE`, plus
 /// `WRITABLE` only while a connect is in progress or output is pending. The
 /// adapter updates its registration itself (through a clone of the registry
-/// taken by [`Adapter::register`]) and always reads and writes until
-/// `WouldBlock`, as mio's edge-triggered events require. Any number of
-/// requests may be in flight (pipelining); they are answered in order.
+/// taken by [`Adapter::register`]) and writes until `WouldBlock`, as mio's
+/// edge-triggered events require; it reads until `WouldBlock` or a read
+/// that leaves room in its buffer (the socket was drained: bytes arriving
+/// later raise a new event), and until end of file once an event says the
+/// server closed. Any number of requests may be in flight (pipelining);
+/// they are answered in order.
 ///
 /// Over TLS, or with credentials ([`Adapter::connect_with`] and a
 /// [`Connector`]), the handshake and the login run on the same events
@@ -415,13 +418,14 @@ impl Adapter {
 
     /// Handle a readiness event for this adapter's token: complete a
     /// pending connect (or move on to the server's next address), write
-    /// pending output and, when readable, read until `WouldBlock`.
+    /// pending output and, when readable, read what has arrived.
     /// Spurious events are harmless.
     pub fn handle_event(&mut self, event: &Event) {
         if self.check_connect() {
             self.write_output();
-            if event.is_readable() || event.is_read_closed() || event.is_error() {
-                self.read_input();
+            let closing = event.is_read_closed() || event.is_error();
+            if event.is_readable() || closing {
+                self.read_input(closing);
                 // The handshake (or the login) may go on at once.
                 self.write_output();
             }
@@ -518,7 +522,7 @@ impl Adapter {
     pub(crate) fn drive(&mut self) {
         if self.check_connect() {
             self.write_output();
-            self.read_input();
+            self.read_input(true);
             self.write_output();
         }
         self.settle();
@@ -596,13 +600,23 @@ impl Adapter {
         }
     }
 
-    fn read_input(&mut self) {
+    /// Read what the socket holds: until `WouldBlock`, or — unless
+    /// `to_the_end` — until a read leaves room in the buffer. A short read
+    /// drained the socket's receive queue, and with edge-triggered events
+    /// any byte arriving later raises a new event, so the read that would
+    /// only return `WouldBlock` is saved (one system call per reply). The
+    /// end of file needs no new arrival to be seen: once an event says the
+    /// server closed, and when no event is at hand, read to the end.
+    fn read_input(&mut self, to_the_end: bool) {
         while !self.conn.is_poisoned() {
             let Some(stream) = &self.stream else {
                 return;
             };
-            let read = (&*stream).read(self.wire.read_buffer(&mut self.conn));
-            if self.wire.apply_read(&mut self.conn, read) != Io::Progress {
+            let buffer = self.wire.read_buffer(&mut self.conn);
+            let room = buffer.len();
+            let read = (&*stream).read(buffer);
+            let drained = !to_the_end && matches!(read, Ok(n) if n > 0 && n < room);
+            if self.wire.apply_read(&mut self.conn, read) != Io::Progress || drained {
                 return;
             }
         }
