@@ -49,6 +49,16 @@ impl Loop {
         std::iter::from_fn(|| mc.poll_response()).collect()
     }
 
+    /// Turn until the adapter is poisoned — no completion meanwhile —
+    /// (panics after `limit`, saying `what` was not seen).
+    fn until_poisoned(&mut self, mc: &mut Adapter, limit: Duration, what: &str) {
+        let start = Instant::now();
+        while !mc.is_poisoned() {
+            assert!(start.elapsed() < limit, "{what} not seen");
+            assert!(self.turn(mc, Duration::from_millis(100)).is_empty());
+        }
+    }
+
     /// Turn until `n` completions are in (panics after `limit`).
     fn collect(&mut self, mc: &mut Adapter, n: usize, limit: Duration) -> Vec<Completion> {
         let start = Instant::now();
@@ -383,11 +393,7 @@ fn reconnect_after_server_restart() {
     assert_eq!(lp.collect(&mut mc, 1, Duration::from_secs(5))[0].id, id);
 
     server.stop();
-    let started = Instant::now();
-    while !mc.is_poisoned() {
-        assert!(started.elapsed() < Duration::from_secs(5), "EOF not seen");
-        assert!(lp.turn(&mut mc, Duration::from_millis(100)).is_empty());
-    }
+    lp.until_poisoned(&mut mc, Duration::from_secs(5), "EOF");
     assert!(mc.send(Command::get("k"), soon()).is_err());
 
     // While down: errors, never values.
@@ -457,14 +463,7 @@ fn close_arriving_with_a_reply_is_seen() {
         done[1]
     );
     assert!(values(done.remove(0)).is_empty());
-    let started = Instant::now();
-    while !mc.is_poisoned() {
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "the server's close was not seen"
-        );
-        assert!(lp.turn(&mut mc, Duration::from_millis(100)).is_empty());
-    }
+    lp.until_poisoned(&mut mc, Duration::from_secs(2), "the server's close");
     assert!(
         matches!(mc.poison_cause(), Some(Error::Closed)),
         "{:?}",
