@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use memwire::cache::blocking::Cache;
 use memwire::cache::{CacheBuilder, CacheError};
-use memwire::Commands;
+use memwire::{Commands, Expiry};
 use memwire_tests::{free_port, Memcached};
 
 /// Absorbed failures, as `operation: error` lines.
@@ -255,6 +255,25 @@ fn tracked_keys_expire() {
     thread::sleep(Duration::from_secs(2));
     assert_eq!(sorted_keys(&util3), vec![1, 2, 3]);
     assert_eq!(util3.query::<i32>(4).unwrap(), None);
+    no_failures(&log);
+}
+
+/// An item stored already expired (`Expiry::In(Duration::ZERO)`, which
+/// memcached stores expired at once) is not listed, and a tracked key
+/// overwritten that way leaves the list with its item.
+#[test]
+fn tracked_keys_stored_expired_are_not_listed() {
+    let server = Memcached::start();
+    let log = Log::default();
+    let util3 = builder(&server, &log).track_keys(true).build().unwrap();
+    util3.set(1, 1).unwrap();
+    util3.set(2, 2).unwrap();
+    let gone = Expiry::In(Duration::ZERO);
+    util3.expiry(gone).set(3, 3).unwrap();
+    util3.expiry(gone).set(2, 2).unwrap();
+    assert_eq!(util3.query::<i32>(2).unwrap(), None);
+    assert_eq!(util3.query::<i32>(3).unwrap(), None);
+    assert_eq!(sorted_keys(&util3), vec![1]);
     no_failures(&log);
 }
 

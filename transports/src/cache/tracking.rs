@@ -98,7 +98,9 @@ impl std::error::Error for RecordError {}
 /// When an item stored at `now` with `expiry` expires, as Unix seconds
 /// (0 = never). A relative expiry is rounded up by a second, as memcached
 /// counts in whole seconds from its own clock tick: an entry may outlive
-/// its item by about a second, never the reverse.
+/// its item by about a second, never the reverse. An item memcached stores
+/// expired at once (`Expiry::In(Duration::ZERO)`, a time at or before 30
+/// days after the Unix epoch) is listed as expired already.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -109,11 +111,14 @@ impl std::error::Error for RecordError {}
 /// assert_eq!(expires_at(Expiry::Never, now), 0);
 /// assert_eq!(expires_at(Expiry::secs(60), now), 1_061);
 /// assert_eq!(expires_at(Expiry::At(UNIX_EPOCH + Duration::from_secs(5_000_000)), now), 5_000_000);
+/// assert_eq!(expires_at(Expiry::In(Duration::ZERO), now), 1); // long past
 /// ```
 pub fn expires_at(expiry: Expiry, now: SystemTime) -> u64 {
     let unix = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     match expiry {
         Expiry::Never => 0,
+        // (-1 on the wire.) Not 0, which is "never".
+        _ if matches!(expiry.to_wire(), Ok(-1)) => 1,
         Expiry::In(d) => unix(now) + d.as_secs() + u64::from(d.subsec_nanos() > 0) + 1,
         Expiry::At(t) => unix(t),
     }
@@ -288,6 +293,21 @@ mod tests {
             expires_at(Expiry::At(at(2_000_000_000)), at(5)),
             2_000_000_000
         );
+        // Stored expired at once: dead from the start, whatever the form.
+        let before_epoch = UNIX_EPOCH - Duration::from_secs(5);
+        for gone in [
+            Expiry::In(Duration::ZERO),
+            Expiry::At(at(86_400)),
+            Expiry::At(before_epoch),
+        ] {
+            let mut r = Record::default();
+            r.insert(
+                KeyForm::Text(b"k".to_vec()),
+                expires_at(gone, at(1000)),
+                1000,
+            );
+            assert_eq!(r.live(1000).count(), 0, "{gone:?}");
+        }
         let r = Record::default();
         assert_eq!(r.live(0).count(), 0);
     }
