@@ -4,7 +4,6 @@
 //! made while holding the client's lock.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use memwire_core::cluster::ServerAddr;
 use memwire_core::{Command, Error, RequestId, Response};
 use mio::event::Event;
 use mio::{Events, Poll, Registry, Token, Waker};
+use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use super::target::Target;
@@ -81,13 +81,13 @@ pub(super) struct Shared {
     topology: Arc<Topology>,
     /// The live (or connecting) connection of each slot that has one; a
     /// dead one is dropped once its completions are collected.
-    slots: HashMap<SlotId, Slot>,
+    slots: FxHashMap<SlotId, Slot>,
     /// The id the next new server gets.
     next_slot: SlotId,
     /// Connections opened so far: each one's generation.
     opened: u64,
     /// Requests in flight and finished ones, until their caller takes them.
-    requests: HashMap<Ticket, Request>,
+    requests: FxHashMap<Ticket, Request>,
     /// Threads waiting while another polls, and whether for room on a
     /// full connection (else for their replies).
     sleepers: Vec<(Thread, bool)>,
@@ -169,9 +169,9 @@ impl Shared {
                 slots,
                 connector,
             }),
-            slots: HashMap::new(),
+            slots: FxHashMap::default(),
             opened: 0,
-            requests: HashMap::new(),
+            requests: FxHashMap::default(),
             sleepers: Vec::new(),
             io: None,
             idle_poll: None,
